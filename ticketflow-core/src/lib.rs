@@ -1,0 +1,1 @@
+//! The ticketflow support domain on top of `ticketflow-graph` (being built).
