@@ -1,1 +1,49 @@
-//! The ticketflow support domain on top of `ticketflow-graph` (being built).
+//! The ticketflow support domain on top of [`ticketflow_graph`]: the six steps (classify,
+//! extract, research, draft, review, finalize), the [`Engine`] seam with a deterministic
+//! [`OfflineEngine`], the BM25 [`KnowledgeBase`], and the review's policy rules.
+//!
+//! ```
+//! use ticketflow_core::{Category, TicketInput, Workflow};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let workflow = Workflow::offline()?;
+//! let result = workflow
+//!     .run(TicketInput {
+//!         id: "t-1".into(),
+//!         customer_id: "cust_1".into(),
+//!         subject: "Charged twice".into(),
+//!         body: "My card was charged twice for order ORD-55812 this month.".into(),
+//!     })
+//!     .await?;
+//! assert_eq!(result.classification, Some(Category::Billing));
+//! assert_eq!(result.entities.unwrap().order_id.as_deref(), Some("ORD-55812"));
+//! println!("{}", result.final_response.unwrap());
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod engine;
+mod history;
+mod kb;
+mod offline;
+pub mod policy;
+mod result;
+mod state;
+pub mod steps;
+mod ticket;
+mod workflow;
+
+pub use engine::{Engine, EngineError, Opinion, Produced};
+pub use history::HistorySource;
+pub use kb::{Article, KbError, KnowledgeBase};
+pub use offline::OfflineEngine;
+pub use result::TicketResult;
+pub use state::{
+    ArticleHit, Classification, Draft, EngineUse, Entities, PastTicket, Research, Review, TicketState, TokenUsage,
+    Verdict,
+};
+pub use ticket::{Category, TicketInput, Urgency};
+pub use workflow::{WORKFLOW_VERSION, Workflow};

@@ -1,0 +1,188 @@
+//! The workflow's state: everything the six steps produce, checkpointed after each.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Category, TicketInput, Urgency};
+
+/// The output of the classify step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    /// The category.
+    pub category: Category,
+    /// How sure the engine is, 0..=1.
+    pub confidence: f32,
+    /// Why, in a few words.
+    pub rationale: String,
+}
+
+/// The output of the extract step. Absent values are `None`, never guessed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entities {
+    /// The order id as written, without `#` or the word "order".
+    pub order_id: Option<String>,
+    /// The product concerned.
+    pub product: Option<String>,
+    /// What kind of problem or request this is (e.g. `double_charge`, `crash`).
+    pub issue_type: Option<String>,
+    /// How urgent it is.
+    pub urgency: Urgency,
+}
+
+/// One knowledge-base article found for the ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleHit {
+    /// The article's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its category.
+    pub category: Category,
+    /// The relevance score (BM25).
+    pub score: f32,
+    /// The passage of the article that matched best.
+    pub passage: String,
+}
+
+/// One of the customer's earlier tickets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastTicket {
+    /// Its id.
+    pub id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its status.
+    pub status: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// The output of the research step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Research {
+    /// The best articles, best first.
+    pub articles: Vec<ArticleHit>,
+    /// The customer's recent tickets, newest first (empty without a history source).
+    pub history: Vec<PastTicket>,
+}
+
+/// A reply draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The reply text.
+    pub text: String,
+    /// 0 for the first draft, 1 for the first revision, ...
+    pub revision: u32,
+}
+
+/// The review's verdict on a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Good to send.
+    Approved,
+    /// Send back to drafting with the notes.
+    NeedsRevision,
+}
+
+/// The output of the review step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What is wrong (empty when approved).
+    pub notes: Vec<String>,
+    /// Which draft revision was reviewed.
+    pub revision: u32,
+    /// Set when the revision budget ran out and the best draft so far was finalized anyway.
+    pub revision_limit_reached: bool,
+}
+
+/// Which engine produced a step's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineUse {
+    /// `offline` or `openai`.
+    pub engine: String,
+    /// The model, for an LLM engine.
+    pub model: Option<String>,
+    /// True when an LLM engine gave up on this step and the offline engine answered instead.
+    pub fallback: bool,
+    /// Tokens used, for an LLM engine.
+    pub tokens: Option<TokenUsage>,
+}
+
+/// Token counts of LLM calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Completion tokens.
+    pub completion: u64,
+}
+
+impl TokenUsage {
+    /// Both counts added.
+    pub fn total(self) -> u64 {
+        self.prompt + self.completion
+    }
+}
+
+/// Everything the workflow knows about one ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketState {
+    /// The input.
+    pub ticket: TicketInput,
+    /// Set by classify.
+    pub classification: Option<Classification>,
+    /// Set by extract.
+    pub entities: Option<Entities>,
+    /// Set by research.
+    pub research: Option<Research>,
+    /// The current draft.
+    pub draft: Option<Draft>,
+    /// The latest review.
+    pub review: Option<Review>,
+    /// Every draft reviewed so far with the number of problems found, so finalize can pick the
+    /// best when the revision budget runs out.
+    pub reviewed_drafts: Vec<(Draft, usize)>,
+    /// Set by finalize.
+    pub final_response: Option<String>,
+    /// Which engine produced each step, by step name.
+    pub engine: BTreeMap<String, EngineUse>,
+}
+
+impl TicketState {
+    /// A fresh state for `ticket`.
+    pub fn new(ticket: TicketInput) -> Self {
+        Self {
+            ticket,
+            classification: None,
+            entities: None,
+            research: None,
+            draft: None,
+            review: None,
+            reviewed_drafts: Vec::new(),
+            final_response: None,
+            engine: BTreeMap::new(),
+        }
+    }
+
+    /// True when the latest review sent the draft back.
+    pub fn needs_revision(&self) -> bool {
+        self.review
+            .as_ref()
+            .is_some_and(|r| r.verdict == Verdict::NeedsRevision)
+    }
+
+    /// Tokens used over all steps.
+    pub fn total_tokens(&self) -> TokenUsage {
+        self.engine
+            .values()
+            .filter_map(|e| e.tokens)
+            .fold(TokenUsage::default(), |sum, t| TokenUsage {
+                prompt: sum.prompt + t.prompt,
+                completion: sum.completion + t.completion,
+            })
+    }
+}
