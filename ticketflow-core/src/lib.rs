@@ -1,6 +1,7 @@
 //! The ticketflow support domain on top of [`ticketflow_graph`]: the six steps (classify,
 //! extract, research, draft, review, finalize), the [`Engine`] seam with a deterministic
-//! [`OfflineEngine`], the BM25 [`KnowledgeBase`], and the review's policy rules.
+//! [`OfflineEngine`], the BM25 [`KnowledgeBase`], the review's policy rules, and the
+//! [`store`]s (PostgreSQL/Supabase and SQLite) with their checkpointers.
 //!
 //! ```
 //! use ticketflow_core::{Category, TicketInput, Workflow};
@@ -33,6 +34,7 @@ pub mod policy;
 mod result;
 mod state;
 pub mod steps;
+pub mod store;
 mod ticket;
 mod workflow;
 

@@ -1,0 +1,136 @@
+//! Persistence: tickets, their events, workflow checkpoints and the outbox, behind one
+//! [`TicketStore`] trait with PostgreSQL (production, Supabase-compatible) and SQLite (the
+//! embedded default) implementations that pass one conformance suite.
+
+mod identity;
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ticketflow_graph::Checkpointer;
+use uuid::Uuid;
+
+pub use identity::{content_hash, ticket_id};
+pub use model::{
+    EventType, Fence, ListQuery, NewEvent, NewTicket, Ticket, TicketEvent, TicketPage, TicketStatus, Transition,
+};
+pub use postgres::{PgOptions, PgStore};
+pub use sqlite::SqliteStore;
+
+use crate::HistorySource;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A field of the input is invalid.
+    #[error("invalid `{field}`: {message}")]
+    Validation {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No ticket with this id.
+    #[error("ticket {0} not found")]
+    NotFound(Uuid),
+    /// The ticket changed since it was read (optimistic lock), or is not in the status the
+    /// change requires.
+    #[error("ticket {id} was changed concurrently or is not in the expected state: {message}")]
+    Conflict {
+        /// The ticket.
+        id: Uuid,
+        /// What did not match.
+        message: String,
+    },
+    /// The idempotency key was used before for a ticket with other content.
+    #[error("idempotency key already used for a different ticket {0}")]
+    IdempotencyConflict(Uuid),
+    /// The database is unreachable or failed; retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Stored data could not be decoded (a bug or manual tampering).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Applying the migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                StoreError::Corrupt(error.to_string())
+            }
+            other => StoreError::Unavailable(other),
+        }
+    }
+}
+
+/// Everything the API, the processor and the workflow need from the database.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// Applies the migrations that have not run yet.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a ticket, its `created` event and its outbox row in one transaction. Idempotent:
+    /// the id is derived from the content (or from the idempotency key), so a repeat returns the
+    /// existing ticket with `created = false`, and a key reused with other content is an
+    /// [`StoreError::IdempotencyConflict`].
+    async fn create(&self, ticket: NewTicket) -> Result<(Ticket, bool), StoreError>;
+
+    /// One ticket.
+    async fn get(&self, id: Uuid) -> Result<Option<Ticket>, StoreError>;
+
+    /// A page of tickets, newest first.
+    async fn list(&self, query: &ListQuery) -> Result<TicketPage, StoreError>;
+
+    /// A ticket's events, oldest first; `NotFound` for an unknown ticket.
+    async fn events(&self, id: Uuid) -> Result<Vec<TicketEvent>, StoreError>;
+
+    /// Appends an event.
+    async fn append_event(&self, ticket_id: Uuid, event: NewEvent) -> Result<TicketEvent, StoreError>;
+
+    /// Changes a ticket's status (and result, and attempt count) if its version is still
+    /// `expected_version`, writing a `status_change` event and the transition's own events in
+    /// the same transaction. Returns the updated ticket (its version one higher).
+    async fn transition(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<Ticket, StoreError>;
+
+    /// Claims a ticket for `worker_id` for `lease`: a `pending` ticket, or a `processing` one
+    /// whose lease expired (a takeover). Sets `processing`, bumps the lease epoch, version and
+    /// attempt count, and writes a `status_change` event, in one transaction. Returns the
+    /// ticket and the fence its checkpoint writes must carry; `None` when another live worker
+    /// holds it or it is in no state to be processed.
+    async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError>;
+
+    /// A checkpointer over this database for the workflow of one ticket. Each checkpoint that
+    /// records a completed node also writes that node's `step_complete` event, in the same
+    /// transaction. With a fence, a write is refused unless the ticket still carries the
+    /// fence's lease epoch.
+    fn checkpointer(&self, fence: Option<Fence>) -> Arc<dyn Checkpointer>;
+
+    /// The store as the research step's history source.
+    fn history(&self) -> Arc<dyn HistorySource>;
+}
+
+/// Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite://…` (a path, created if
+/// missing).
+pub async fn connect(url: &str) -> Result<Arc<dyn TicketStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, PgOptions::default()).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Validation {
+            field: "DATABASE_URL",
+            message: "must start with postgres://, postgresql:// or sqlite:".into(),
+        })
+    }
+}

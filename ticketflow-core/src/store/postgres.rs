@@ -1,0 +1,601 @@
+//! The PostgreSQL (and Supabase) store.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, QueryBuilder, Row};
+use ticketflow_graph::{Checkpoint, CheckpointError, Checkpointer};
+use uuid::Uuid;
+
+use super::{
+    EventType, Fence, ListQuery, NewEvent, NewTicket, StoreError, Ticket, TicketEvent, TicketPage, TicketStore,
+    Transition, content_hash, ticket_id,
+};
+use crate::{HistorySource, PastTicket};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The schema the tables live in (created if missing; default `ticketflow`). A schema of
+    /// its own keeps the tables, and `_sqlx_migrations`, out of Supabase's public REST API.
+    pub schema: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection; short, so that an outage answers fast.
+    pub acquire_timeout: Duration,
+    /// Prepared-statement caching. Turn off behind a transaction pooler (Supabase's port
+    /// 6543, PgBouncer in transaction mode), which cannot keep prepared statements.
+    pub statement_cache: bool,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            schema: "ticketflow".into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
+            statement_cache: true,
+        }
+    }
+}
+
+/// Tickets, events, checkpoints and outbox in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    schema: String,
+}
+
+const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, attempt_count, version, channel, \
+                              metadata, lease_epoch, created_at, started_at, completed_at";
+const EVENT_COLUMNS: &str = "id, ticket_id, seq, event_type, step_name, payload, request_id, created_at";
+const CHECKPOINT_COLUMNS: &str = "thread_id, step, checkpoint_id, parent_id, completed_node, next_node, \
+                                  state::text AS state, graph_version, interrupt, metadata, created_at";
+
+fn valid_schema(schema: &str) -> Result<(), StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Validation {
+            field: "schema",
+            message: "must be a lowercase SQL identifier".into(),
+        })
+    }
+}
+
+impl PgStore {
+    /// Connects (lazily: the pool opens connections on first use, so the API can start while
+    /// the database is down and report it in /health).
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        valid_schema(&options.schema)?;
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Validation {
+                field: "DATABASE_URL",
+                message: e.to_string(),
+            })?
+            .options([("search_path", options.schema.as_str())])
+            .statement_cache_capacity(if options.statement_cache { 256 } else { 0 });
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(Self {
+            pool,
+            schema: options.schema,
+        })
+    }
+
+    /// The connection pool, for callers that need their own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn fetch_ticket(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Ticket, Uuid)>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS}, content_hash FROM tickets WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| Ok((ticket_from_row(&r)?, r.try_get("content_hash")?)))
+            .transpose()
+    }
+}
+
+fn ticket_from_row(row: &PgRow) -> Result<Ticket, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Ticket {
+        id: row.try_get("id")?,
+        customer_id: row.try_get("customer_id")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        result: row.try_get("result")?,
+        attempt_count: row.try_get("attempt_count")?,
+        version: row.try_get("version")?,
+        channel: row.try_get("channel")?,
+        metadata: row.try_get("metadata")?,
+        lease_epoch: row.try_get("lease_epoch")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<TicketEvent, StoreError> {
+    Ok(TicketEvent {
+        id: row.try_get("id")?,
+        ticket_id: row.try_get("ticket_id")?,
+        seq: row.try_get("seq")?,
+        event_type: row.try_get("event_type")?,
+        step_name: row.try_get("step_name")?,
+        payload: row.try_get("payload")?,
+        request_id: row.try_get("request_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert_event(
+    conn: &mut PgConnection,
+    ticket_id: Uuid,
+    event: &NewEvent,
+    checkpoint_step: Option<i64>,
+) -> Result<TicketEvent, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, payload, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {EVENT_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(ticket_id)
+    .bind(event.event_type.as_str())
+    .bind(event.step_name.as_deref())
+    .bind(checkpoint_step)
+    .bind(&event.payload)
+    .bind(event.request_id.as_deref())
+    .fetch_one(&mut *conn)
+    .await?;
+    event_from_row(&row)
+}
+
+#[async_trait]
+impl TicketStore for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // The schema must exist before the migrator creates its table in it.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            self.schema
+        )))
+        .execute(&self.pool)
+        .await?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create(&self, new: NewTicket) -> Result<(Ticket, bool), StoreError> {
+        new.validate()?;
+        let hash = content_hash(&new.customer_id, &new.subject, &new.body);
+        let id = ticket_id(
+            &new.customer_id,
+            &new.subject,
+            &new.body,
+            new.idempotency_key.as_deref(),
+        );
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tickets (id, customer_id, subject, body, channel, metadata, content_hash, idempotency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING {TICKET_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(&new.customer_id)
+        .bind(&new.subject)
+        .bind(&new.body)
+        .bind(new.channel_or_default())
+        .bind(new.metadata_or_default())
+        .bind(hash)
+        .bind(new.idempotency_key.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            // A concurrent or earlier create won; it committed before our insert returned.
+            let (existing, existing_hash) = Self::fetch_ticket(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
+            tx.rollback().await?;
+            if existing_hash != hash {
+                return Err(StoreError::IdempotencyConflict(id));
+            }
+            return Ok((existing, false));
+        };
+        let ticket = ticket_from_row(&row)?;
+        let created = NewEvent {
+            event_type: EventType::Created,
+            step_name: None,
+            payload: json!({ "status": "pending", "channel": ticket.channel }),
+            request_id: new.request_id.clone(),
+        };
+        insert_event(&mut tx, id, &created, None).await?;
+        sqlx::query("INSERT INTO outbox (ticket_id, request_id, traceparent) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(new.request_id.as_deref())
+            .bind(new.traceparent.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((ticket, true))
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(Self::fetch_ticket(&mut conn, id).await?.map(|(t, _)| t))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<TicketPage, StoreError> {
+        let page_size = query.page_size.clamp(1, 100);
+        let page = query.page.max(1);
+        let filter = |builder: &mut QueryBuilder<sqlx::Postgres>| {
+            builder.push(" WHERE TRUE");
+            if let Some(status) = query.status {
+                builder.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(customer) = &query.customer_id {
+                builder.push(" AND customer_id = ").push_bind(customer.clone());
+            }
+        };
+        let mut count = QueryBuilder::new("SELECT count(*) FROM tickets");
+        filter(&mut count);
+        let total: i64 = count.build().fetch_one(&self.pool).await?.try_get(0)?;
+        let mut select = QueryBuilder::new(format!("SELECT {TICKET_COLUMNS} FROM tickets"));
+        filter(&mut select);
+        select
+            .push(" ORDER BY created_at DESC, id LIMIT ")
+            .push_bind(i64::from(page_size))
+            .push(" OFFSET ")
+            .push_bind(i64::from(page - 1) * i64::from(page_size));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        Ok(TicketPage {
+            tickets: rows.iter().map(ticket_from_row).collect::<Result<_, _>>()?,
+            total,
+            page,
+            page_size,
+        })
+    }
+
+    async fn events(&self, id: Uuid) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = $1 ORDER BY seq"
+        )))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() && self.get(id).await?.is_none() {
+            return Err(StoreError::NotFound(id));
+        }
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn append_event(&self, ticket_id: Uuid, event: NewEvent) -> Result<TicketEvent, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_event(&mut conn, ticket_id, &event, None)
+            .await
+            .map_err(|e| match e {
+                StoreError::Unavailable(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound(ticket_id)
+                }
+                other => other,
+            })
+    }
+
+    async fn transition(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND version = $5 FOR UPDATE) \
+             UPDATE tickets t SET status = $2, version = t.version + 1, result = COALESCE($3, t.result), \
+                 attempt_count = t.attempt_count + $4, \
+                 started_at = CASE WHEN $2 = 'processing' THEN COALESCE(t.started_at, now()) ELSE t.started_at END, \
+                 completed_at = CASE WHEN $2 IN ('completed', 'failed_permanent') THEN now() \
+                                     WHEN $2 IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
+                 updated_at = now() \
+             FROM old WHERE t.id = $1 AND t.version = $5 \
+             RETURNING {}, old.status AS from_status",
+            TICKET_COLUMNS
+                .split(", ")
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(id)
+        .bind(change.to.as_str())
+        .bind(change.result.as_ref())
+        .bind(i32::from(change.count_attempt))
+        .bind(expected_version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let current = Self::fetch_ticket(&mut tx, id).await?;
+            tx.rollback().await?;
+            return Err(match current {
+                None => StoreError::NotFound(id),
+                Some((t, _)) => StoreError::Conflict {
+                    id,
+                    message: format!("expected version {expected_version}, found {}", t.version),
+                },
+            });
+        };
+        let ticket = ticket_from_row(&row)?;
+        let from: String = row.try_get("from_status")?;
+        let status_change = NewEvent {
+            event_type: EventType::StatusChange,
+            step_name: None,
+            payload: json!({ "from": from, "to": change.to.as_str(), "attempt_count": ticket.attempt_count }),
+            request_id: change.request_id.clone(),
+        };
+        insert_event(&mut tx, id, &status_change, None).await?;
+        for event in &change.events {
+            insert_event(&mut tx, id, event, None).await?;
+        }
+        tx.commit().await?;
+        Ok(ticket)
+    }
+
+    async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND (status = 'pending' OR \
+                 (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE) \
+             UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
+                 lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
+                 version = t.version + 1, attempt_count = t.attempt_count + 1, \
+                 started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now() \
+             FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status",
+            TICKET_COLUMNS
+                .split(", ")
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(id)
+        .bind(worker_id)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            let exists = Self::fetch_ticket(&mut tx, id).await?.is_some();
+            tx.rollback().await?;
+            return if exists {
+                Ok(None)
+            } else {
+                Err(StoreError::NotFound(id))
+            };
+        };
+        let ticket = ticket_from_row(&row)?;
+        let from: String = row.try_get("from_status")?;
+        insert_event(&mut tx, id, &super::model::claim_event(&from, worker_id, &ticket), None).await?;
+        tx.commit().await?;
+        let fence = Fence {
+            ticket_id: id,
+            epoch: ticket.lease_epoch,
+        };
+        Ok(Some((ticket, fence)))
+    }
+
+    fn checkpointer(&self, fence: Option<Fence>) -> Arc<dyn Checkpointer> {
+        Arc::new(PgCheckpointer {
+            pool: self.pool.clone(),
+            fence,
+            last_put: Mutex::new(None),
+        })
+    }
+
+    fn history(&self) -> Arc<dyn HistorySource> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_trait]
+impl HistorySource for PgStore {
+    async fn recent_tickets(
+        &self,
+        customer_id: &str,
+        except_ticket: &str,
+        limit: usize,
+    ) -> Result<Vec<PastTicket>, Box<dyn std::error::Error + Send + Sync>> {
+        let except = Uuid::parse_str(except_ticket).unwrap_or(Uuid::nil());
+        let rows = sqlx::query(
+            "SELECT id, subject, status, created_at FROM tickets WHERE customer_id = $1 AND id <> $2 \
+             ORDER BY created_at DESC LIMIT $3",
+        )
+        .bind(customer_id)
+        .bind(except)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: Uuid = r.try_get("id")?;
+                let created_at: DateTime<Utc> = r.try_get("created_at")?;
+                Ok(PastTicket {
+                    id: id.to_string(),
+                    subject: r.try_get("subject")?,
+                    status: r.try_get("status")?,
+                    created_at: created_at.to_rfc3339(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checkpoints in `workflow_checkpoints`; see [`TicketStore::checkpointer`].
+struct PgCheckpointer {
+    pool: PgPool,
+    fence: Option<Fence>,
+    /// When the previous checkpoint of this run was written: a step's duration is the time
+    /// since (node time plus the checkpoint write).
+    last_put: Mutex<Option<Instant>>,
+}
+
+fn storage(error: sqlx::Error) -> CheckpointError {
+    CheckpointError::storage(error)
+}
+
+fn checkpoint_from_row(row: &PgRow) -> Result<Checkpoint, CheckpointError> {
+    let get_str = |name: &str| -> Result<Option<String>, CheckpointError> { row.try_get(name).map_err(storage) };
+    let state: String = row.try_get("state").map_err(storage)?;
+    Ok(Checkpoint {
+        thread_id: row.try_get::<String, _>("thread_id").map_err(storage)?.into(),
+        id: row.try_get("checkpoint_id").map_err(storage)?,
+        parent_id: row.try_get("parent_id").map_err(storage)?,
+        step: u64::try_from(row.try_get::<i64, _>("step").map_err(storage)?).map_err(CheckpointError::storage)?,
+        completed_node: get_str("completed_node")?.map(Into::into),
+        next_node: get_str("next_node")?.map(Into::into),
+        state: serde_json::value::RawValue::from_string(state).map_err(CheckpointError::storage)?,
+        graph_version: row.try_get::<String, _>("graph_version").map_err(storage)?.into(),
+        interrupt: row.try_get("interrupt").map_err(storage)?,
+        metadata: row.try_get("metadata").map_err(storage)?,
+        created_at: row.try_get("created_at").map_err(storage)?,
+    })
+}
+
+pub(super) fn step_payload(checkpoint: &Checkpoint, duration: Option<Duration>) -> serde_json::Value {
+    json!({
+        "step": checkpoint.step,
+        "checkpoint_id": checkpoint.id,
+        "duration_ms": duration.map(|d| d.as_secs_f64() * 1000.0),
+    })
+}
+
+pub(super) fn request_id(checkpoint: &Checkpoint) -> Option<String> {
+    checkpoint
+        .metadata
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+#[async_trait]
+impl Checkpointer for PgCheckpointer {
+    async fn put(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
+        let step = i64::try_from(checkpoint.step).map_err(CheckpointError::storage)?;
+        let mut tx = self.pool.begin().await.map_err(storage)?;
+        if let Some(fence) = self.fence {
+            // FOR SHARE makes a concurrent claim (which bumps the epoch) wait for this write.
+            let epoch: Option<i64> = sqlx::query_scalar("SELECT lease_epoch FROM tickets WHERE id = $1 FOR SHARE")
+                .bind(fence.ticket_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(storage)?;
+            if epoch != Some(fence.epoch) {
+                return Err(CheckpointError::Fenced(format!(
+                    "ticket {} is at lease epoch {epoch:?}, this run holds {}",
+                    fence.ticket_id, fence.epoch
+                )));
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, completed_node, next_node, \
+             state, graph_version, interrupt, metadata, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11) \
+             ON CONFLICT (thread_id, step) DO NOTHING",
+        )
+        .bind(&*checkpoint.thread_id)
+        .bind(step)
+        .bind(checkpoint.id)
+        .bind(checkpoint.parent_id)
+        .bind(checkpoint.completed_node.as_deref())
+        .bind(checkpoint.next_node.as_deref())
+        .bind(checkpoint.state.get())
+        .bind(&*checkpoint.graph_version)
+        .bind(checkpoint.interrupt.as_ref())
+        .bind(&checkpoint.metadata)
+        .bind(checkpoint.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        if inserted.rows_affected() == 0 {
+            return Err(CheckpointError::Conflict {
+                thread_id: checkpoint.thread_id.to_string(),
+                step: checkpoint.step,
+            });
+        }
+        if let (Some(fence), Some(node)) = (self.fence, &checkpoint.completed_node) {
+            let duration = self
+                .last_put
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|t| t.elapsed());
+            let event = NewEvent {
+                event_type: EventType::StepComplete,
+                step_name: Some(node.to_string()),
+                payload: step_payload(&checkpoint, duration),
+                request_id: request_id(&checkpoint),
+            };
+            insert_event(&mut tx, fence.ticket_id, &event, Some(step))
+                .await
+                .map_err(CheckpointError::storage)?;
+        }
+        tx.commit().await.map_err(storage)?;
+        *self.last_put.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn latest(&self, thread_id: &str) -> Result<Option<Checkpoint>, CheckpointError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM workflow_checkpoints WHERE thread_id = $1 ORDER BY step DESC LIMIT 1"
+        )))
+        .bind(thread_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn history(&self, thread_id: &str, limit: usize) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM workflow_checkpoints WHERE thread_id = $1 ORDER BY step DESC LIMIT $2"
+        )))
+        .bind(thread_id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<u64, CheckpointError> {
+        let done = sqlx::query("DELETE FROM workflow_checkpoints WHERE thread_id = $1")
+            .bind(thread_id)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune(&self, thread_id: &str, keep_last: usize) -> Result<u64, CheckpointError> {
+        let keep = i64::try_from(keep_last.max(1)).unwrap_or(i64::MAX);
+        let done = sqlx::query(
+            "DELETE FROM workflow_checkpoints WHERE thread_id = $1 AND step < ( \
+                 SELECT step FROM workflow_checkpoints WHERE thread_id = $1 ORDER BY step DESC OFFSET $2 - 1 LIMIT 1)",
+        )
+        .bind(thread_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
+}

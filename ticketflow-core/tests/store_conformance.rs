@@ -1,0 +1,445 @@
+//! One conformance suite, run against real PostgreSQL and real SQLite: both stores behave the
+//! same, the graph's checkpointer suite included.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use ticketflow_core::store::{
+    EventType, ListQuery, NewEvent, NewTicket, StoreError, TicketStatus, TicketStore, Transition,
+};
+use ticketflow_core::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
+use ticketflow_graph::{CheckpointError, Checkpointer};
+
+fn new_ticket(customer: &str, subject: &str) -> NewTicket {
+    NewTicket {
+        customer_id: customer.into(),
+        subject: subject.into(),
+        body: "My card was charged twice for order ORD-55812.".into(),
+        request_id: Some("req-1".into()),
+        ..Default::default()
+    }
+}
+
+/// Runs each check against both stores, as tests named `<check>_postgres` and `<check>_sqlite`.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $check() { super::$check(crate::support::postgres_store().await).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $check() { super::$check(crate::support::sqlite_store().await).await; })*
+        }
+    };
+}
+
+conformance!(
+    create_then_get,
+    duplicate_create_returns_the_same_ticket,
+    idempotency_keys_are_scoped_and_checked,
+    invalid_input_is_rejected_by_field,
+    list_pages_and_filters,
+    events_are_ordered_and_unknown_tickets_not_found,
+    transitions_are_guarded_by_version,
+    claims_lease_and_fence,
+    checkpointer_passes_the_graph_suite,
+    fenced_checkpoints_write_step_events_once,
+    fifty_concurrent_identical_creates_make_one_row,
+    customer_history_is_newest_first,
+    workflow_runs_on_the_store_checkpointer,
+);
+
+async fn create_then_get(store: Arc<dyn TicketStore>) {
+    let mut new = new_ticket("cust_1", "Charged twice");
+    new.metadata = json!({ "source": "test" });
+    let (ticket, created) = store.create(new).await.unwrap();
+    assert!(created);
+    assert_eq!(ticket.status, TicketStatus::Pending);
+    assert_eq!(ticket.version, 1);
+    assert_eq!(ticket.attempt_count, 0);
+    assert_eq!(ticket.channel, "api");
+    let got = store.get(ticket.id).await.unwrap().expect("stored");
+    assert_eq!(got, ticket);
+    assert_eq!(got.metadata["source"], "test");
+    let events = store.events(ticket.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "created");
+    assert_eq!(events[0].request_id.as_deref(), Some("req-1"));
+    assert!(store.get(uuid::Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn duplicate_create_returns_the_same_ticket(store: Arc<dyn TicketStore>) {
+    let (first, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    assert!(created);
+    let (second, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    assert!(!created);
+    assert_eq!(first.id, second.id);
+    let (other, _) = store.create(new_ticket("cust_2", "Same")).await.unwrap();
+    assert_ne!(
+        other.id, first.id,
+        "another customer's identical text is another ticket"
+    );
+    assert_eq!(store.events(first.id).await.unwrap().len(), 1, "one created event");
+}
+
+async fn idempotency_keys_are_scoped_and_checked(store: Arc<dyn TicketStore>) {
+    let keyed = |customer: &str, subject: &str| NewTicket {
+        idempotency_key: Some("key-1".into()),
+        ..new_ticket(customer, subject)
+    };
+    let (first, _) = store.create(keyed("cust_1", "A")).await.unwrap();
+    let (again, created) = store.create(keyed("cust_1", "A")).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, first.id);
+    match store.create(keyed("cust_1", "B")).await {
+        Err(StoreError::IdempotencyConflict(id)) => assert_eq!(id, first.id),
+        other => panic!("same key, other content must conflict: {other:?}"),
+    }
+    let (theirs, created) = store.create(keyed("cust_2", "B")).await.unwrap();
+    assert!(created, "keys are scoped to the customer");
+    assert_ne!(theirs.id, first.id);
+}
+
+async fn invalid_input_is_rejected_by_field(store: Arc<dyn TicketStore>) {
+    let cases = [
+        (
+            NewTicket {
+                subject: String::new(),
+                ..new_ticket("c", "x")
+            },
+            "subject",
+        ),
+        (
+            NewTicket {
+                subject: "s".repeat(501),
+                ..new_ticket("c", "x")
+            },
+            "subject",
+        ),
+        (
+            NewTicket {
+                body: "b".repeat(10_001),
+                ..new_ticket("c", "x")
+            },
+            "body",
+        ),
+        (
+            NewTicket {
+                body: "nul \0 here".into(),
+                ..new_ticket("c", "x")
+            },
+            "body",
+        ),
+        (new_ticket(&"c".repeat(101), "x"), "customer_id"),
+        (new_ticket("", "x"), "customer_id"),
+        (
+            NewTicket {
+                metadata: json!({ "k": "\u{0}" }),
+                ..new_ticket("c", "x")
+            },
+            "metadata",
+        ),
+    ];
+    for (ticket, expected) in cases {
+        match store.create(ticket).await {
+            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected),
+            other => panic!("expected a validation error on {expected}, got {other:?}"),
+        }
+    }
+    // At the limits, and with multi-byte text, it is accepted and stored verbatim.
+    let edge = NewTicket {
+        subject: "é".repeat(500),
+        body: "'; DROP TABLE tickets; -- ✓".into(),
+        ..new_ticket("c", "x")
+    };
+    let (ticket, _) = store.create(edge.clone()).await.unwrap();
+    assert_eq!(ticket.subject, edge.subject);
+    assert_eq!(ticket.body, edge.body);
+}
+
+async fn list_pages_and_filters(store: Arc<dyn TicketStore>) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (t, _) = store
+            .create(new_ticket("cust_list", &format!("ticket {i}")))
+            .await
+            .unwrap();
+        ids.push(t);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let page = store
+        .list(&ListQuery {
+            page: 1,
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(page.tickets.len(), 2);
+    assert_eq!(page.tickets[0].id, ids[4].id, "newest first");
+    let last = store
+        .list(&ListQuery {
+            page: 3,
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(last.tickets.len(), 1);
+    let beyond = store
+        .list(&ListQuery {
+            page: 9,
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(beyond.tickets.is_empty());
+    assert_eq!(beyond.total, 5, "the total does not depend on the page");
+    store
+        .transition(ids[0].id, 1, Transition::to(TicketStatus::Processing))
+        .await
+        .unwrap();
+    let processing = store
+        .list(&ListQuery {
+            status: Some(TicketStatus::Processing),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(processing.total, 1);
+    assert_eq!(processing.tickets[0].id, ids[0].id);
+}
+
+async fn events_are_ordered_and_unknown_tickets_not_found(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "events")).await.unwrap();
+    for i in 0..5 {
+        store
+            .append_event(t.id, NewEvent::new(EventType::Retry, json!({ "i": i })))
+            .await
+            .unwrap();
+    }
+    let events = store.events(t.id).await.unwrap();
+    assert_eq!(events.len(), 6);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "ordered by sequence");
+    let order: Vec<_> = events[1..].iter().map(|e| e.payload["i"].as_i64().unwrap()).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    let unknown = uuid::Uuid::new_v4();
+    assert!(matches!(store.events(unknown).await, Err(StoreError::NotFound(id)) if id == unknown));
+    assert!(matches!(
+        store
+            .append_event(unknown, NewEvent::new(EventType::Error, json!({})))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn transitions_are_guarded_by_version(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "transition")).await.unwrap();
+    let processing = store
+        .transition(
+            t.id,
+            1,
+            Transition {
+                count_attempt: true,
+                ..Transition::to(TicketStatus::Processing)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(processing.version, 2);
+    assert_eq!(processing.attempt_count, 1);
+    assert!(processing.started_at.is_some());
+    match store.transition(t.id, 1, Transition::to(TicketStatus::Completed)).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("a stale version must conflict, got {other:?}"),
+    }
+    let done = store
+        .transition(
+            t.id,
+            2,
+            Transition::to(TicketStatus::Completed)
+                .with_result(json!({ "final_response": "hi" }))
+                .with_event(NewEvent::new(EventType::Retry, json!({ "note": "extra" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, TicketStatus::Completed);
+    assert_eq!(done.result.as_ref().unwrap()["final_response"], "hi");
+    assert!(done.completed_at.is_some());
+    let events = store.events(t.id).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["created", "status_change", "status_change", "retry"]);
+    assert_eq!(events[2].payload["from"], "processing");
+    assert_eq!(events[2].payload["to"], "completed");
+    assert!(matches!(
+        store
+            .transition(uuid::Uuid::new_v4(), 1, Transition::to(TicketStatus::Completed))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn claims_lease_and_fence(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "claim")).await.unwrap();
+    let (claimed, fence) = store
+        .claim(t.id, "w1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("claimable");
+    assert_eq!(claimed.status, TicketStatus::Processing);
+    assert_eq!(claimed.attempt_count, 1);
+    assert_eq!(fence.epoch, 1);
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a live lease is held"
+    );
+
+    // A short lease expires and another worker takes over with a higher epoch.
+    let (t2, _) = store.create(new_ticket("c", "takeover")).await.unwrap();
+    let (_, old) = store
+        .claim(t2.id, "w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, new) = store
+        .claim(t2.id, "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("takeover");
+    assert_eq!(new.epoch, old.epoch + 1);
+    let events = store.events(t2.id).await.unwrap();
+    assert_eq!(events.last().unwrap().payload["takeover"], true);
+
+    // The old holder's checkpoint writes now lose.
+    let stale = store.checkpointer(Some(old));
+    let checkpoint = ticketflow_graph::testing::sample_checkpoint(&t2.id.to_string(), 0, None);
+    assert!(matches!(
+        stale.put(checkpoint.clone()).await,
+        Err(CheckpointError::Fenced(_))
+    ));
+    store.checkpointer(Some(new)).put(checkpoint).await.unwrap();
+
+    assert!(matches!(
+        store.claim(uuid::Uuid::new_v4(), "w", Duration::from_secs(1)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn checkpointer_passes_the_graph_suite(store: Arc<dyn TicketStore>) {
+    ticketflow_graph::testing::conformance(store.checkpointer(None)).await;
+}
+
+async fn fenced_checkpoints_write_step_events_once(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "fenced")).await.unwrap();
+    let (_, fence) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let cp = store.checkpointer(Some(fence));
+    let thread = t.id.to_string();
+    let mut input = ticketflow_graph::testing::sample_checkpoint(&thread, 0, None);
+    input.completed_node = None;
+    cp.put(input).await.unwrap();
+    let mut step = ticketflow_graph::testing::sample_checkpoint(&thread, 1, None);
+    step.metadata = json!({ "request_id": "req-42" });
+    cp.put(step.clone()).await.unwrap();
+    assert!(matches!(cp.put(step).await, Err(CheckpointError::Conflict { .. })));
+    let steps: Vec<_> = store
+        .events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "step_complete")
+        .collect();
+    assert_eq!(
+        steps.len(),
+        1,
+        "one step_complete per committed step, the duplicate lost"
+    );
+    assert_eq!(steps[0].step_name.as_deref(), Some("node-1"));
+    assert_eq!(steps[0].payload["step"], 1);
+    assert_eq!(steps[0].request_id.as_deref(), Some("req-42"));
+}
+
+async fn fifty_concurrent_identical_creates_make_one_row(store: Arc<dyn TicketStore>) {
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(new_ticket("cust_storm", "Storm")).await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (ticket, was_created) = task.await.unwrap().unwrap();
+        ids.insert(ticket.id);
+        created += usize::from(was_created);
+    }
+    assert_eq!(ids.len(), 1, "every caller got the same id");
+    assert_eq!(created, 1, "exactly one caller created it");
+    let page = store
+        .list(&ListQuery {
+            customer_id: Some("cust_storm".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1, "one row");
+    let id = *ids.iter().next().unwrap();
+    assert_eq!(store.events(id).await.unwrap().len(), 1, "one created event");
+}
+
+async fn customer_history_is_newest_first(store: Arc<dyn TicketStore>) {
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(store.create(new_ticket("cust_h", &format!("h{i}"))).await.unwrap().0.id);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    store.create(new_ticket("someone_else", "h")).await.unwrap();
+    let history = store
+        .history()
+        .recent_tickets("cust_h", &ids[3].to_string(), 2)
+        .await
+        .unwrap();
+    let got: Vec<_> = history.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(got, [ids[2].to_string(), ids[1].to_string()]);
+    assert_eq!(history[0].status, "pending");
+}
+
+async fn workflow_runs_on_the_store_checkpointer(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("cust_wf", "Charged twice")).await.unwrap();
+    let (_, fence) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let workflow = Workflow::new(
+        Arc::new(OfflineEngine),
+        Arc::new(KnowledgeBase::bundled().unwrap()),
+        Some(store.history()),
+    );
+    let input = TicketInput {
+        id: t.id.to_string(),
+        customer_id: t.customer_id.clone(),
+        subject: t.subject.clone(),
+        body: t.body.clone(),
+    };
+    let outcome = workflow
+        .graph()
+        .with_checkpointer(store.checkpointer(Some(fence)))
+        .run_once(&t.id.to_string(), TicketState::new(input))
+        .await
+        .unwrap();
+    assert!(outcome.is_finished());
+    let steps: Vec<_> = store
+        .events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "step_complete")
+        .map(|e| e.step_name.unwrap())
+        .collect();
+    assert_eq!(steps, ticketflow_core::steps::names::ALL);
+}
