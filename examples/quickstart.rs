@@ -1,5 +1,5 @@
-//! Runs a few sample tickets through the six-step workflow on the offline engine and prints
-//! what each step decided. No services, no API key.
+//! Runs a few sample tickets through the six-step workflow and prints what each step decided.
+//! With no `OPENAI_API_KEY` it uses the offline engine: no services, no key, no network.
 //!
 //! ```text
 //! cargo run -p examples --example quickstart
@@ -28,7 +28,7 @@ const SAMPLES: &[(&str, &str)] = &[
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let workflow = Workflow::offline()?;
+    let workflow = Workflow::from_env().map_err(anyhow::Error::msg)?;
     for (i, (subject, body)) in SAMPLES.iter().enumerate() {
         let ticket = TicketInput {
             id: format!("sample-{}", i + 1),
@@ -50,7 +50,16 @@ async fn main() -> anyhow::Result<()> {
         if let Some(article) = result.research.as_ref().and_then(|r| r.articles.first()) {
             println!("top article:    {} (score {:.2})", article.title, article.score);
         }
-        println!("review:         {} revision(s)", result.revisions);
+        let engines: Vec<String> = result
+            .engine
+            .iter()
+            .map(|(step, e)| format!("{step}={}{}", e.engine, if e.fallback { "(fallback)" } else { "" }))
+            .collect();
+        println!(
+            "review:         {} revision(s)   engines: {}",
+            result.revisions,
+            engines.join(" ")
+        );
         println!("\n{}\n", result.final_response.as_deref().unwrap_or("(no response)"));
     }
     Ok(())

@@ -29,12 +29,15 @@
 mod engine;
 mod history;
 mod kb;
+pub mod llm;
 mod offline;
 pub mod policy;
 mod result;
 mod state;
 pub mod steps;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod ticket;
 mod workflow;
 

@@ -175,6 +175,22 @@ impl TicketState {
             .is_some_and(|r| r.verdict == Verdict::NeedsRevision)
     }
 
+    /// Records which engine produced `step`. A step that ran more than once (a draft that was
+    /// revised) keeps the sum of its tokens, and stays marked as a fallback if any run fell back.
+    pub fn record_engine(&mut self, step: &str, mut used: EngineUse) {
+        if let Some(previous) = self.engine.get(step) {
+            used.fallback |= previous.fallback;
+            used.tokens = match (previous.tokens, used.tokens) {
+                (Some(a), Some(b)) => Some(TokenUsage {
+                    prompt: a.prompt + b.prompt,
+                    completion: a.completion + b.completion,
+                }),
+                (a, b) => a.or(b),
+            };
+        }
+        self.engine.insert(step.to_owned(), used);
+    }
+
     /// Tokens used over all steps.
     pub fn total_tokens(&self) -> TokenUsage {
         self.engine

@@ -14,7 +14,7 @@ impl Node<TicketState> for Classify {
     async fn run(&self, mut state: TicketState, _ctx: &NodeContext) -> Result<NodeOutput<TicketState>, NodeError> {
         let produced = self.0.classify(&state).await.map_err(engine_error)?;
         state.classification = Some(produced.value);
-        state.engine.insert(names::CLASSIFY.to_owned(), produced.engine);
+        state.record_engine(names::CLASSIFY, produced.engine);
         Ok(NodeOutput::Continue(state))
     }
 }

@@ -19,7 +19,7 @@ impl Node<TicketState> for DraftReply {
             text: produced.value,
             revision,
         });
-        state.engine.insert(names::DRAFT.to_owned(), produced.engine);
+        state.record_engine(names::DRAFT, produced.engine);
         Ok(NodeOutput::Continue(state))
     }
 }

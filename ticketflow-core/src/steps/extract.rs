@@ -14,7 +14,7 @@ impl Node<TicketState> for Extract {
     async fn run(&self, mut state: TicketState, _ctx: &NodeContext) -> Result<NodeOutput<TicketState>, NodeError> {
         let produced = self.0.extract(&state).await.map_err(engine_error)?;
         state.entities = Some(produced.value);
-        state.engine.insert(names::EXTRACT.to_owned(), produced.engine);
+        state.record_engine(names::EXTRACT, produced.engine);
         Ok(NodeOutput::Continue(state))
     }
 }

@@ -22,7 +22,7 @@ impl Node<TicketState> for ReviewDraft {
         let mut notes = policy::check(&state, &draft.text);
         let opinion = self.0.review(&state, &draft).await.map_err(engine_error)?;
         notes.extend(opinion.value.notes);
-        state.engine.insert(names::REVIEW.to_owned(), opinion.engine);
+        state.record_engine(names::REVIEW, opinion.engine);
         state.reviewed_drafts.push((draft.clone(), notes.len()));
         let out_of_revisions = draft.revision >= MAX_REVISIONS;
         state.review = Some(Review {

@@ -1,0 +1,254 @@
+//! The engine itself: one chat-completions call per step, asking for JSON that matches the
+//! step's output type.
+
+use std::sync::Arc;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::HttpRequestFactory;
+use async_openai::types::chat::{
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat, ResponseFormatJsonSchema,
+};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{LlmConfig, prompts, schema, transport};
+use crate::engine::{Engine, EngineError, Opinion, Produced};
+use crate::{Category, Classification, Draft, EngineUse, Entities, OfflineEngine, TicketState, TokenUsage, Urgency};
+
+/// What the classify step asks the model for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ClassifyOutput {
+    /// billing, technical, account or general.
+    pub category: Category,
+    /// 0 to 1.
+    pub confidence: f32,
+    /// One sentence.
+    pub rationale: String,
+}
+
+/// What the extract step asks the model for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ExtractOutput {
+    /// As written, without `#` or "order"; null when absent.
+    pub order_id: Option<String>,
+    /// The product, or null.
+    pub product: Option<String>,
+    /// A snake_case label, or null.
+    pub issue_type: Option<String>,
+    /// low, medium or high.
+    pub urgency: Urgency,
+}
+
+/// What the draft step asks the model for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct DraftOutput {
+    /// The reply to send.
+    pub reply: String,
+}
+
+/// What the review step asks the model for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ReviewOutput {
+    /// True when the reply can be sent as is.
+    pub approved: bool,
+    /// What must change (empty when approved).
+    pub notes: Vec<String>,
+}
+
+/// An OpenAI-compatible chat-completions engine.
+#[derive(Clone)]
+pub struct LlmEngine {
+    client: Client<OpenAIConfig>,
+    config: Arc<LlmConfig>,
+}
+
+impl std::fmt::Debug for LlmEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A step's reply: the parsed value, or `None` when the model's answer could not be used even
+/// after the corrective retry; and the tokens spent either way.
+struct Asked<T> {
+    value: Option<T>,
+    tokens: TokenUsage,
+}
+
+fn engine_error(error: OpenAIError) -> EngineError {
+    match error {
+        OpenAIError::ApiError(response) => {
+            let status = response.status_code;
+            match status.as_u16() {
+                // The service's own message may echo part of the key: say only what happened.
+                401 | 403 => EngineError::Permanent(format!("the LLM service refused the credentials (HTTP {status})")),
+                400 | 404 | 422 => EngineError::Permanent(format!("the LLM service rejected the request: {response}")),
+                _ => EngineError::Transient(format!("the LLM service failed: {response}")),
+            }
+        }
+        OpenAIError::InvalidArgument(message) => EngineError::Permanent(format!("invalid LLM request: {message}")),
+        OpenAIError::Reqwest(error) => EngineError::Transient(format!("the LLM service is unreachable: {error}")),
+        other => EngineError::Transient(format!("the LLM call failed: {other}")),
+    }
+}
+
+impl LlmEngine {
+    /// Builds the engine. Installs rustls' ring crypto provider if none is installed yet.
+    pub fn new(config: LlmConfig) -> Result<Self, EngineError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| EngineError::Permanent(format!("cannot build the HTTP client: {e}")))?;
+        let config = Arc::new(config);
+        let transport_config = config.clone();
+        let service = tower::service_fn(move |factory: HttpRequestFactory| {
+            let http = http.clone();
+            let config = transport_config.clone();
+            async move { transport::send(&http, &config, factory).await }
+        });
+        let client = Client::with_config(
+            OpenAIConfig::new()
+                .with_api_base(config.base_url.clone())
+                .with_api_key(config.api_key.clone()),
+        )
+        .with_http_service(service);
+        Ok(Self { client, config })
+    }
+
+    fn engine_use(&self, fallback: bool, tokens: TokenUsage) -> EngineUse {
+        EngineUse {
+            engine: "openai".into(),
+            model: Some(self.config.model.clone()),
+            fallback,
+            tokens: Some(tokens),
+        }
+    }
+
+    /// Asks for a `T`; one corrective retry if the reply does not parse.
+    async fn ask<T: DeserializeOwned + JsonSchema>(&self, step: &str, prompt: String) -> Result<Asked<T>, EngineError> {
+        let mut messages: Vec<ChatCompletionRequestMessage> = vec![
+            ChatCompletionRequestSystemMessage::from(prompts::SYSTEM).into(),
+            ChatCompletionRequestUserMessage::from(prompt).into(),
+        ];
+        let response_format = ResponseFormat::JsonSchema {
+            json_schema: ResponseFormatJsonSchema {
+                description: None,
+                name: step.to_owned(),
+                schema: schema::strict_schema::<T>(),
+                strict: Some(true),
+            },
+        };
+        let mut tokens = TokenUsage::default();
+        for round in 0..2 {
+            let request = CreateChatCompletionRequest {
+                model: self.config.model.clone(),
+                messages: messages.clone(),
+                response_format: Some(response_format.clone()),
+                temperature: Some(0.0),
+                ..Default::default()
+            };
+            let response = self.client.chat().create(request).await.map_err(engine_error)?;
+            if let Some(usage) = &response.usage {
+                tokens.prompt += u64::from(usage.prompt_tokens);
+                tokens.completion += u64::from(usage.completion_tokens);
+            }
+            let message = response.choices.into_iter().next().map(|c| c.message);
+            let content = message.as_ref().and_then(|m| m.content.clone()).unwrap_or_default();
+            let refusal = message.and_then(|m| m.refusal);
+            let problem = match (refusal, serde_json::from_str::<T>(&content)) {
+                (Some(refusal), _) => format!("the model refused: {refusal}"),
+                (None, Ok(value)) => {
+                    return Ok(Asked {
+                        value: Some(value),
+                        tokens,
+                    });
+                }
+                (None, Err(error)) => error.to_string(),
+            };
+            tracing::warn!(step, round, problem = %problem, "LLM reply did not match the schema");
+            messages.push(ChatCompletionRequestAssistantMessage::from(content).into());
+            messages.push(ChatCompletionRequestUserMessage::from(prompts::corrective(&problem)).into());
+        }
+        Ok(Asked { value: None, tokens })
+    }
+
+    /// The offline engine's answer for a step whose LLM reply was unusable, marked as a
+    /// fallback with the tokens the failed attempts cost.
+    fn fallback<T>(&self, offline: Produced<T>, tokens: TokenUsage) -> Produced<T> {
+        Produced {
+            value: offline.value,
+            engine: self.engine_use(true, tokens),
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for LlmEngine {
+    async fn classify(&self, state: &TicketState) -> Result<Produced<Classification>, EngineError> {
+        let asked = self.ask::<ClassifyOutput>("classify", prompts::classify(state)).await?;
+        match asked.value {
+            Some(out) => Ok(Produced {
+                value: Classification {
+                    category: out.category,
+                    confidence: out.confidence.clamp(0.0, 1.0),
+                    rationale: out.rationale,
+                },
+                engine: self.engine_use(false, asked.tokens),
+            }),
+            None => Ok(self.fallback(OfflineEngine.classify(state).await?, asked.tokens)),
+        }
+    }
+
+    async fn extract(&self, state: &TicketState) -> Result<Produced<Entities>, EngineError> {
+        let asked = self.ask::<ExtractOutput>("extract", prompts::extract(state)).await?;
+        match asked.value {
+            Some(out) => Ok(Produced {
+                value: Entities {
+                    order_id: out
+                        .order_id
+                        .map(|id| id.trim_start_matches('#').to_owned())
+                        .filter(|id| !id.is_empty()),
+                    product: out.product,
+                    issue_type: out.issue_type,
+                    urgency: out.urgency,
+                },
+                engine: self.engine_use(false, asked.tokens),
+            }),
+            None => Ok(self.fallback(OfflineEngine.extract(state).await?, asked.tokens)),
+        }
+    }
+
+    async fn draft(&self, state: &TicketState) -> Result<Produced<String>, EngineError> {
+        let asked = self.ask::<DraftOutput>("draft", prompts::draft(state)).await?;
+        match asked.value {
+            Some(out) => Ok(Produced {
+                value: out.reply,
+                engine: self.engine_use(false, asked.tokens),
+            }),
+            None => Ok(self.fallback(OfflineEngine.draft(state).await?, asked.tokens)),
+        }
+    }
+
+    async fn review(&self, state: &TicketState, draft: &Draft) -> Result<Produced<Opinion>, EngineError> {
+        let asked = self
+            .ask::<ReviewOutput>("review", prompts::review(state, &draft.text))
+            .await?;
+        match asked.value {
+            Some(out) => Ok(Produced {
+                value: Opinion {
+                    notes: if out.approved { Vec::new() } else { out.notes },
+                },
+                engine: self.engine_use(false, asked.tokens),
+            }),
+            None => Ok(self.fallback(OfflineEngine.review(state, draft).await?, asked.tokens)),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! A real HTTP server on loopback that speaks the OpenAI chat-completions protocol, so tests
+//! run the real client, transport and retry code. Like the real service it answers 400 to a
+//! `json_schema` that breaks strict mode's rules. Replies are scripted per step (the schema
+//! name); unscripted calls get a plausible default answer. Every call is recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::{Data, Json};
+use poem::{EndpointExt, Response, Route, Server, handler, http::HeaderMap, http::StatusCode, post};
+use serde_json::{Value, json};
+
+use crate::llm::schema::strict_violations;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A well-formed completion whose content is this JSON.
+    Json(Value),
+    /// A completion whose content is this text as is (unparsable replies).
+    Content(String),
+    /// An error status with an OpenAI-style error body, and a `Retry-After` (seconds) if given.
+    Status(u16, Option<u64>),
+    /// Waits this long before answering with the default (to trip client timeouts).
+    Delay(Duration),
+}
+
+/// A recorded call.
+#[derive(Debug, Clone)]
+pub struct LlmCall {
+    /// The step (the `json_schema` name).
+    pub step: String,
+    /// The request body.
+    pub body: Value,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    calls: Mutex<Vec<LlmCall>>,
+}
+
+/// The running server; stops when dropped.
+pub struct FakeLlm {
+    /// The base URL to give the client (ends in `/v1`).
+    pub base_url: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeLlm {
+    /// Starts a server on a free loopback port.
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind loopback");
+        let addr = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .copied()
+            .expect("a TCP address");
+        let app = Route::new()
+            .at("/v1/chat/completions", post(completions))
+            .data(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        Self {
+            base_url: format!("http://{addr}/v1"),
+            shared,
+            task,
+        }
+    }
+
+    /// Queues replies for `step`; they are used in order, then defaults resume.
+    pub fn script(&self, step: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.shared
+            .scripts
+            .lock()
+            .unwrap()
+            .entry(step.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<LlmCall> {
+        self.shared.calls.lock().unwrap().clone()
+    }
+
+    /// How many calls `step` got.
+    pub fn calls_for(&self, step: &str) -> usize {
+        self.shared
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.step == step)
+            .count()
+    }
+}
+
+fn user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter(|m| m["role"] == "user")
+                .filter_map(|m| m["content"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// A plausible answer for each step, so that a whole workflow runs on defaults.
+fn default_answer(step: &str, body: &Value) -> Value {
+    let text = user_text(body);
+    let order_id = text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .find(|w| w.starts_with("ORD-"))
+        .map(|w| w.trim_end_matches('.').to_owned());
+    match step {
+        "classify" => json!({ "category": "billing", "confidence": 0.93, "rationale": "a charge dispute" }),
+        "extract" => {
+            json!({ "order_id": order_id, "product": "subscription", "issue_type": "double_charge", "urgency": "medium" })
+        }
+        "draft" => {
+            let order = order_id.map(|id| format!(" for order {id}")).unwrap_or_default();
+            json!({ "reply": format!(
+                "Hello,\n\nThank you for telling us about the duplicate charge{order}. I have passed it to our billing \
+                 specialists, who review every charge correction, and you will hear back within 3 business days.\n\n\
+                 Best regards,\nNorthwind Support"
+            ) })
+        }
+        "review" => json!({ "approved": true, "notes": [] }),
+        _ => json!({}),
+    }
+}
+
+fn completion(model: &str, content: &str) -> Value {
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 }
+    })
+}
+
+fn error(status: u16, message: &str, retry_after: Option<u64>) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .content_type("application/json")
+        .body(
+            json!({ "error": { "message": message, "type": "fake_error", "param": null, "code": null } }).to_string(),
+        );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", seconds.to_string().parse().unwrap());
+    }
+    response
+}
+
+#[handler]
+async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body): Json<Value>) -> Response {
+    let step = body["response_format"]["json_schema"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    shared.calls.lock().unwrap().push(LlmCall {
+        step: step.clone(),
+        body: body.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    let schema = &body["response_format"]["json_schema"];
+    if schema["strict"] != true {
+        return error(400, "this stand-in expects strict structured outputs", None);
+    }
+    let violations = strict_violations(&schema["schema"]);
+    if !violations.is_empty() {
+        return error(
+            400,
+            &format!("Invalid schema for response_format: {}", violations.join("; ")),
+            None,
+        );
+    }
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let scripted = shared
+        .scripts
+        .lock()
+        .unwrap()
+        .get_mut(&step)
+        .and_then(VecDeque::pop_front);
+    let content = match scripted {
+        None => default_answer(&step, &body).to_string(),
+        Some(Reply::Json(value)) => value.to_string(),
+        Some(Reply::Content(text)) => text,
+        Some(Reply::Status(status, retry_after)) => return error(status, "scripted failure", retry_after),
+        Some(Reply::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            default_answer(&step, &body).to_string()
+        }
+    };
+    Response::builder()
+        .content_type("application/json")
+        .body(completion(&model, &content).to_string())
+}
