@@ -49,6 +49,9 @@ conformance!(
     fifty_concurrent_identical_creates_make_one_row,
     customer_history_is_newest_first,
     workflow_runs_on_the_store_checkpointer,
+    outbox_relays_once_and_the_sweeper_rescues_stranded_tickets,
+    heartbeats_and_releases_respect_the_fence,
+    retry_transitions_charge_and_reset_the_budget,
 );
 
 async fn create_then_get(store: Arc<dyn TicketStore>) {
@@ -291,7 +294,10 @@ async fn claims_lease_and_fence(store: Arc<dyn TicketStore>) {
         .unwrap()
         .expect("claimable");
     assert_eq!(claimed.status, TicketStatus::Processing);
-    assert_eq!(claimed.attempt_count, 1);
+    assert_eq!(
+        claimed.attempt_count, 0,
+        "a claim is not a failure: the retry budget is untouched"
+    );
     assert_eq!(fence.epoch, 1);
     assert!(
         store
@@ -442,4 +448,155 @@ async fn workflow_runs_on_the_store_checkpointer(store: Arc<dyn TicketStore>) {
         .map(|e| e.step_name.unwrap())
         .collect();
     assert_eq!(steps, ticketflow_core::steps::names::ALL);
+}
+
+async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "outbox")).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.outbox_due), (1, 1));
+    let claimed = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].ticket_id, t.id);
+    assert_eq!(claimed[0].request_id.as_deref(), Some("req-1"));
+    assert!(
+        store
+            .claim_outbox(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed rows are hidden"
+    );
+    store.mark_sent(&[claimed[0].id]).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap().outbox_due, 0);
+
+    // Recently enqueued: the sweeper leaves it alone; once quiet long enough, it re-enqueues it.
+    assert_eq!(store.sweep(Duration::from_secs(3600), 100).await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.sweep(Duration::from_millis(10), 100).await.unwrap(), 1);
+    assert_eq!(
+        store.sweep(Duration::from_millis(10), 100).await.unwrap(),
+        0,
+        "one unsent row is enough"
+    );
+    let again = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    store.mark_sent(&[again[0].id]).await.unwrap();
+
+    // A processing ticket is stranded only once its lease expires.
+    let (_, fence) = store
+        .claim(t.id, "w1", Duration::from_millis(30))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store.sweep(Duration::from_millis(1), 100).await.unwrap(),
+        0,
+        "lease still live"
+    );
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert_eq!(
+        store.sweep(Duration::from_millis(1), 100).await.unwrap(),
+        1,
+        "lease expired"
+    );
+    let _ = fence;
+
+    // A delayed enqueue is not due yet.
+    let (t2, _) = store.create(new_ticket("c", "delayed")).await.unwrap();
+    for m in store.claim_outbox(10, Duration::from_secs(30)).await.unwrap() {
+        store.mark_sent(&[m.id]).await.unwrap();
+    }
+    let current = store.get(t2.id).await.unwrap().unwrap();
+    store
+        .transition(
+            t2.id,
+            current.version,
+            Transition::to(TicketStatus::Pending).enqueue_after(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn heartbeats_and_releases_respect_the_fence(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "heartbeat")).await.unwrap();
+    let (_, fence) = store
+        .claim(t.id, "w1", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.heartbeat(fence, Duration::from_secs(60)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "the heartbeat extended the lease"
+    );
+    assert!(store.release(fence, "shutdown", Duration::ZERO).await.unwrap());
+    let released = store.get(t.id).await.unwrap().unwrap();
+    assert_eq!(released.status, TicketStatus::Pending);
+    assert!(
+        !store.heartbeat(fence, Duration::from_secs(60)).await.unwrap(),
+        "a released fence is stale"
+    );
+    assert!(!store.release(fence, "again", Duration::ZERO).await.unwrap());
+    let last = store.events(t.id).await.unwrap().pop().unwrap();
+    assert_eq!(last.payload["released"], "shutdown");
+    let (_, newer) = store.claim(t.id, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(newer.epoch, fence.epoch + 1);
+    assert!(
+        !store.heartbeat(fence, Duration::from_secs(60)).await.unwrap(),
+        "the old holder's heartbeat fails"
+    );
+}
+
+async fn retry_transitions_charge_and_reset_the_budget(store: Arc<dyn TicketStore>) {
+    let (t, _) = store.create(new_ticket("c", "budget")).await.unwrap();
+    let (claimed, _) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let retried = store
+        .transition(
+            t.id,
+            claimed.version,
+            Transition {
+                count_attempt: true,
+                ..Transition::to(TicketStatus::Pending)
+            }
+            .enqueue_after(Duration::from_secs(3600))
+            .with_event(NewEvent::new(EventType::Retry, json!({ "error": "LLM timeout" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.attempt_count, 1);
+    let failed = store
+        .transition(
+            t.id,
+            retried.version,
+            Transition::to(TicketStatus::FailedPermanent).with_result(json!({ "error": "x" })),
+        )
+        .await
+        .unwrap();
+    let reset = store
+        .transition(
+            t.id,
+            failed.version,
+            Transition {
+                reset_attempts: true,
+                ..Transition::to(TicketStatus::Pending)
+            }
+            .enqueue_after(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reset.attempt_count, 0);
+    assert_eq!(reset.completed_at, None);
 }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 pub use identity::{content_hash, ticket_id};
 pub use model::{
-    EventType, Fence, ListQuery, NewEvent, NewTicket, Ticket, TicketEvent, TicketPage, TicketStatus, Transition,
+    EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, Ticket, TicketEvent, TicketPage, TicketStatus,
+    Transition,
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
@@ -110,6 +111,31 @@ pub trait TicketStore: Send + Sync {
     /// holds it or it is in no state to be processed.
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError>;
 
+    /// Extends a lease the run still holds; `false` when the fence is stale (the ticket was
+    /// taken over or finished), and the run should stop.
+    async fn heartbeat(&self, fence: Fence, lease: Duration) -> Result<bool, StoreError>;
+
+    /// Hands a ticket back (`processing` -> `pending`, lease cleared) if the run still holds it,
+    /// enqueuing it again after `delay`; used on shutdown and after infrastructure errors, and
+    /// never charged to the retry budget. `false` when the fence is stale.
+    async fn release(&self, fence: Fence, reason: &str, delay: Duration) -> Result<bool, StoreError>;
+
+    /// Claims up to `limit` due outbox rows for publishing, hiding them for `visibility` (if
+    /// the publisher dies, they become due again).
+    async fn claim_outbox(&self, limit: u32, visibility: Duration) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Marks published outbox rows as sent.
+    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Re-enqueues tickets nothing will otherwise wake: `pending` ones, and `processing` ones
+    /// whose lease expired, with no unsent outbox row and none sent within `quiet_for`.
+    /// Returns how many were enqueued (at most `limit`).
+    async fn sweep(&self, quiet_for: Duration, limit: u32) -> Result<u64, StoreError>;
+
+    /// Metrics for operators: pending tickets, age of the oldest pending ticket, unsent due
+    /// outbox rows and the age of the oldest.
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
+
     /// A checkpointer over this database for the workflow of one ticket. Each checkpoint that
     /// records a completed node also writes that node's `step_complete` event, in the same
     /// transaction. With a fence, a write is refused unless the ticket still carries the
@@ -118,6 +144,19 @@ pub trait TicketStore: Send + Sync {
 
     /// The store as the research step's history source.
     fn history(&self) -> Arc<dyn HistorySource>;
+}
+
+/// Queue-related gauges (see [`TicketStore::backlog`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    /// Tickets in `pending`.
+    pub pending: i64,
+    /// Seconds since the oldest pending ticket was created (0 when none).
+    pub oldest_pending_seconds: f64,
+    /// Outbox rows due and not yet sent.
+    pub outbox_due: i64,
+    /// Seconds since the oldest due, unsent outbox row became due (0 when none).
+    pub outbox_lag_seconds: f64,
 }
 
 /// Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite://…` (a path, created if

@@ -81,7 +81,8 @@ pub struct Ticket {
     pub status: TicketStatus,
     /// The workflow's result (or, for a failed ticket, the error).
     pub result: Option<serde_json::Value>,
-    /// How many times processing was attempted.
+    /// Failed processing attempts charged to the retry budget (`MAX_RETRIES`); database and
+    /// broker outages are never charged.
     pub attempt_count: i32,
     /// Optimistic-lock version; every change adds one.
     pub version: i64,
@@ -205,8 +206,12 @@ pub struct Transition {
     pub to: TicketStatus,
     /// Sets `result` when given.
     pub result: Option<serde_json::Value>,
-    /// Adds one to `attempt_count`.
+    /// Adds one to `attempt_count` (a failed attempt charged to the retry budget).
     pub count_attempt: bool,
+    /// Sets `attempt_count` back to zero (a manual retry gets a fresh budget).
+    pub reset_attempts: bool,
+    /// Also enqueues the ticket (an outbox row) after this delay, in the same transaction.
+    pub enqueue_after: Option<std::time::Duration>,
     /// Extra events written in the same transaction (after the `status_change` event).
     pub events: Vec<NewEvent>,
     /// The request id recorded on the `status_change` event.
@@ -220,6 +225,8 @@ impl Transition {
             to: status,
             result: None,
             count_attempt: false,
+            reset_attempts: false,
+            enqueue_after: None,
             events: Vec::new(),
             request_id: None,
         }
@@ -228,6 +235,12 @@ impl Transition {
     /// Also sets the result.
     pub fn with_result(mut self, result: serde_json::Value) -> Self {
         self.result = Some(result);
+        self
+    }
+
+    /// Also enqueues the ticket after `delay`.
+    pub fn enqueue_after(mut self, delay: std::time::Duration) -> Self {
+        self.enqueue_after = Some(delay);
         self
     }
 
@@ -347,8 +360,22 @@ pub(crate) fn claim_event(from: &str, worker_id: &str, ticket: &Ticket) -> NewEv
             "to": "processing",
             "worker_id": worker_id,
             "lease_epoch": ticket.lease_epoch,
-            "attempt_count": ticket.attempt_count,
             "takeover": from == "processing",
         }),
     )
+}
+
+/// An outbox row claimed for publishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The row.
+    pub id: i64,
+    /// The ticket to wake a worker for.
+    pub ticket_id: Uuid,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// W3C trace context.
+    pub traceparent: Option<String>,
+    /// The ticket's failed attempts so far (a message header).
+    pub attempt: i32,
 }

@@ -13,8 +13,8 @@ use ticketflow_graph::{Checkpoint, CheckpointError, Checkpointer};
 use uuid::Uuid;
 
 use super::{
-    EventType, Fence, ListQuery, NewEvent, NewTicket, StoreError, Ticket, TicketEvent, TicketPage, TicketStore,
-    Transition, content_hash, ticket_id,
+    Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
+    TicketPage, TicketStore, Transition, content_hash, ticket_id,
 };
 use crate::{HistorySource, PastTicket};
 
@@ -170,6 +170,24 @@ async fn insert_event(
     event_from_row(&row)
 }
 
+/// An outbox row for `ticket_id`, due after `delay`.
+async fn enqueue(
+    conn: &mut PgConnection,
+    ticket_id: Uuid,
+    request_id: Option<&str>,
+    delay: Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (ticket_id, request_id, available_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
+    )
+    .bind(ticket_id)
+    .bind(request_id)
+    .bind(delay.as_secs_f64())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl TicketStore for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -306,7 +324,9 @@ impl TicketStore for PgStore {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND version = $5 FOR UPDATE) \
              UPDATE tickets t SET status = $2, version = t.version + 1, result = COALESCE($3, t.result), \
-                 attempt_count = t.attempt_count + $4, \
+                 attempt_count = CASE WHEN $6 THEN 0 ELSE t.attempt_count END + $4, \
+                 worker_id = CASE WHEN $2 = 'processing' THEN t.worker_id ELSE NULL END, \
+                 lease_expires_at = CASE WHEN $2 = 'processing' THEN t.lease_expires_at ELSE NULL END, \
                  started_at = CASE WHEN $2 = 'processing' THEN COALESCE(t.started_at, now()) ELSE t.started_at END, \
                  completed_at = CASE WHEN $2 IN ('completed', 'failed_permanent') THEN now() \
                                      WHEN $2 IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
@@ -324,6 +344,7 @@ impl TicketStore for PgStore {
         .bind(change.result.as_ref())
         .bind(i32::from(change.count_attempt))
         .bind(expected_version)
+        .bind(change.reset_attempts)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -349,8 +370,117 @@ impl TicketStore for PgStore {
         for event in &change.events {
             insert_event(&mut tx, id, event, None).await?;
         }
+        if let Some(delay) = change.enqueue_after {
+            enqueue(&mut tx, id, change.request_id.as_deref(), delay).await?;
+        }
         tx.commit().await?;
         Ok(ticket)
+    }
+
+    async fn heartbeat(&self, fence: Fence, lease: Duration) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tickets SET lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now() \
+             WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'",
+        )
+        .bind(fence.ticket_id)
+        .bind(fence.epoch)
+        .bind(lease.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, fence: Fence, reason: &str, delay: Duration) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE tickets SET status = 'pending', worker_id = NULL, lease_expires_at = NULL, \
+             version = version + 1, updated_at = now() \
+             WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'",
+        )
+        .bind(fence.ticket_id)
+        .bind(fence.epoch)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let event = NewEvent::new(
+            EventType::StatusChange,
+            json!({ "from": "processing", "to": "pending", "released": reason }),
+        );
+        insert_event(&mut tx, fence.ticket_id, &event, None).await?;
+        enqueue(&mut tx, fence.ticket_id, None, delay).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_outbox(&self, limit: u32, visibility: Duration) -> Result<Vec<OutboxMessage>, StoreError> {
+        let rows = sqlx::query(
+            "WITH due AS (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= now() \
+                          ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox o SET available_at = now() + make_interval(secs => $2) \
+             FROM due, tickets t WHERE o.id = due.id AND t.id = o.ticket_id \
+             RETURNING o.id, o.ticket_id, o.request_id, o.traceparent, t.attempt_count",
+        )
+        .bind(i64::from(limit))
+        .bind(visibility.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxMessage {
+                    id: r.try_get("id")?,
+                    ticket_id: r.try_get("ticket_id")?,
+                    request_id: r.try_get("request_id")?,
+                    traceparent: r.try_get("traceparent")?,
+                    attempt: r.try_get("attempt_count")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, quiet_for: Duration, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "WITH stranded AS ( \
+                 SELECT t.id FROM tickets t \
+                 WHERE (t.status = 'pending' OR (t.status = 'processing' AND t.lease_expires_at < now())) \
+                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                       (o.sent_at IS NULL OR o.sent_at > now() - make_interval(secs => $1))) \
+                 ORDER BY t.created_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED) \
+             INSERT INTO outbox (ticket_id) SELECT id FROM stranded",
+        )
+        .bind(quiet_for.as_secs_f64())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM tickets WHERE status = 'pending') AS pending, \
+                    (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM tickets \
+                        WHERE status = 'pending') AS oldest, \
+                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND available_at <= now()) AS due, \
+                    (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(available_at)), 0)::float8 FROM outbox \
+                        WHERE sent_at IS NULL AND available_at <= now()) AS lag",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_pending_seconds: row.try_get("oldest")?,
+            outbox_due: row.try_get("due")?,
+            outbox_lag_seconds: row.try_get("lag")?,
+        })
     }
 
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
@@ -360,7 +490,7 @@ impl TicketStore for PgStore {
                  (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE) \
              UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
                  lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
-                 version = t.version + 1, attempt_count = t.attempt_count + 1, \
+                 version = t.version + 1, \
                  started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now() \
              FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status",
             TICKET_COLUMNS

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::postgres::{request_id, step_payload};
 use super::{
-    EventType, Fence, ListQuery, NewEvent, NewTicket, StoreError, Ticket, TicketEvent, TicketPage, TicketStore,
-    Transition, content_hash, ticket_id,
+    Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
+    TicketPage, TicketStore, Transition, content_hash, ticket_id,
 };
 use crate::{HistorySource, PastTicket};
 
@@ -177,6 +177,26 @@ async fn insert_event(
     event_from_row(&row)
 }
 
+/// An outbox row for `ticket_id`, due after `delay`.
+async fn enqueue(
+    conn: &mut SqliteConnection,
+    ticket_id: Uuid,
+    request_id: Option<&str>,
+    delay: Duration,
+) -> Result<(), StoreError> {
+    let at = Utc::now();
+    sqlx::query("INSERT INTO outbox (ticket_id, request_id, available_at, created_at) VALUES (?, ?, ?, ?)")
+        .bind(ticket_id.to_string())
+        .bind(request_id)
+        .bind(timestamp(
+            at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
+        ))
+        .bind(timestamp(at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl TicketStore for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -324,7 +344,9 @@ impl TicketStore for SqliteStore {
         let at = now();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE tickets SET status = ?1, version = version + 1, result = COALESCE(?2, result), \
-                 attempt_count = attempt_count + ?3, \
+                 attempt_count = CASE WHEN ?7 THEN 0 ELSE attempt_count END + ?3, \
+                 worker_id = CASE WHEN ?1 = 'processing' THEN worker_id ELSE NULL END, \
+                 lease_expires_at = CASE WHEN ?1 = 'processing' THEN lease_expires_at ELSE NULL END, \
                  started_at = CASE WHEN ?1 = 'processing' THEN COALESCE(started_at, ?4) ELSE started_at END, \
                  completed_at = CASE WHEN ?1 IN ('completed', 'failed_permanent') THEN ?4 \
                                      WHEN ?1 IN ('pending', 'processing') THEN NULL ELSE completed_at END, \
@@ -337,6 +359,7 @@ impl TicketStore for SqliteStore {
         .bind(&at)
         .bind(id.to_string())
         .bind(expected_version)
+        .bind(change.reset_attempts)
         .fetch_one(&mut *tx)
         .await?;
         let ticket = ticket_from_row(&row)?;
@@ -350,8 +373,149 @@ impl TicketStore for SqliteStore {
         for event in &change.events {
             insert_event(&mut tx, id, event, None).await?;
         }
+        if let Some(delay) = change.enqueue_after {
+            enqueue(&mut tx, id, change.request_id.as_deref(), delay).await?;
+        }
         tx.commit().await?;
         Ok(ticket)
+    }
+
+    async fn heartbeat(&self, fence: Fence, lease: Duration) -> Result<bool, StoreError> {
+        let at = Utc::now();
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE tickets SET lease_expires_at = ?3, heartbeat_at = ?4 \
+             WHERE id = ?1 AND lease_epoch = ?2 AND status = 'processing'",
+        )
+        .bind(fence.ticket_id.to_string())
+        .bind(fence.epoch)
+        .bind(timestamp(
+            at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX),
+        ))
+        .bind(timestamp(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, fence: Fence, reason: &str, delay: Duration) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE tickets SET status = 'pending', worker_id = NULL, lease_expires_at = NULL, \
+             version = version + 1, updated_at = ?3 \
+             WHERE id = ?1 AND lease_epoch = ?2 AND status = 'processing'",
+        )
+        .bind(fence.ticket_id.to_string())
+        .bind(fence.epoch)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let event = NewEvent::new(
+            EventType::StatusChange,
+            json!({ "from": "processing", "to": "pending", "released": reason }),
+        );
+        insert_event(&mut tx, fence.ticket_id, &event, None).await?;
+        enqueue(&mut tx, fence.ticket_id, None, delay).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_outbox(&self, limit: u32, visibility: Duration) -> Result<Vec<OutboxMessage>, StoreError> {
+        let at = Utc::now();
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT o.id, o.ticket_id, o.request_id, o.traceparent, t.attempt_count FROM outbox o \
+             JOIN tickets t ON t.id = o.ticket_id \
+             WHERE o.sent_at IS NULL AND o.available_at <= ?1 ORDER BY o.available_at, o.id LIMIT ?2",
+        )
+        .bind(timestamp(at))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let hidden_until = timestamp(at + chrono::Duration::from_std(visibility).unwrap_or(chrono::Duration::MAX));
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            sqlx::query("UPDATE outbox SET available_at = ?1 WHERE id = ?2")
+                .bind(&hidden_until)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            claimed.push(OutboxMessage {
+                id,
+                ticket_id: parse_uuid(&r.try_get::<String, _>("ticket_id")?)?,
+                request_id: r.try_get("request_id")?,
+                traceparent: r.try_get("traceparent")?,
+                attempt: r.try_get("attempt_count")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let sent_at = now();
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE id = ?2")
+                .bind(&sent_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, quiet_for: Duration, limit: u32) -> Result<u64, StoreError> {
+        let at = Utc::now();
+        let quiet_since = timestamp(at - chrono::Duration::from_std(quiet_for).unwrap_or(chrono::Duration::MAX));
+        let at = timestamp(at);
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO outbox (ticket_id, available_at, created_at) \
+             SELECT t.id, ?1, ?1 FROM tickets t \
+             WHERE (t.status = 'pending' OR (t.status = 'processing' AND t.lease_expires_at < ?1)) \
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                   (o.sent_at IS NULL OR o.sent_at > ?2)) \
+             ORDER BY t.created_at LIMIT ?3",
+        )
+        .bind(&at)
+        .bind(&quiet_since)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let at = Utc::now();
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM tickets WHERE status = 'pending') AS pending, \
+                    (SELECT min(created_at) FROM tickets WHERE status = 'pending') AS oldest, \
+                    (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND available_at <= ?1) AS due, \
+                    (SELECT min(available_at) FROM outbox WHERE sent_at IS NULL AND available_at <= ?1) AS lag",
+        )
+        .bind(timestamp(at))
+        .fetch_one(&self.read)
+        .await?;
+        let age = |name: &str| -> Result<f64, StoreError> {
+            Ok(match row.try_get::<Option<String>, _>(name)? {
+                Some(t) => (at - parse_time(&t)?).num_milliseconds().max(0) as f64 / 1000.0,
+                None => 0.0,
+            })
+        };
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_pending_seconds: age("oldest")?,
+            outbox_due: row.try_get("due")?,
+            outbox_lag_seconds: age("lag")?,
+        })
     }
 
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
@@ -363,7 +527,7 @@ impl TicketStore for SqliteStore {
         };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE tickets SET status = 'processing', worker_id = ?2, lease_epoch = lease_epoch + 1, \
-                 lease_expires_at = ?3, heartbeat_at = ?4, version = version + 1, attempt_count = attempt_count + 1, \
+                 lease_expires_at = ?3, heartbeat_at = ?4, version = version + 1, \
                  started_at = COALESCE(started_at, ?4), completed_at = NULL, updated_at = ?4 \
              WHERE id = ?1 AND (status = 'pending' OR \
                  (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < ?4))) \
