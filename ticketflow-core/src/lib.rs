@@ -32,6 +32,8 @@ mod kb;
 pub mod llm;
 mod offline;
 pub mod policy;
+pub mod processing;
+pub mod queue;
 mod result;
 mod state;
 pub mod steps;

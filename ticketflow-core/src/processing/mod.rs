@@ -1,0 +1,22 @@
+//! Turning queued tickets into results: the [`Processor`] (claim, run, finish), the
+//! [`Worker`] that feeds it from a queue, the [`OutboxRelay`] that publishes what the database
+//! says must be published, and the [`Sweeper`] that rescues tickets nothing would wake.
+//! The binaries only wire these together; the embedded mode runs all four in one process.
+
+mod processor;
+mod relay;
+mod sweeper;
+mod worker;
+
+pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, requeue_failed};
+pub use relay::OutboxRelay;
+pub use sweeper::Sweeper;
+pub use worker::Worker;
+
+/// Sleeps for `duration` unless `shutdown` fires first; returns false if it fired.
+pub(crate) async fn pause(duration: std::time::Duration, shutdown: &tokio_util::sync::CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(duration) => true,
+    }
+}

@@ -1,0 +1,354 @@
+//! One ticket, start to finish: claim it with a lease, run the workflow with the store's
+//! fenced checkpointer (resuming after the last committed step), then complete it, schedule a
+//! retry, or fail it — exactly as DESIGN.md's "Failures" says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use ticketflow_graph::{CancellationToken, GraphError, Outcome};
+use uuid::Uuid;
+
+use crate::queue::TicketMessage;
+use crate::store::{EventType, Fence, NewEvent, StoreError, Ticket, TicketStatus, TicketStore, Transition};
+use crate::{EngineError, TicketInput, TicketResult, TicketState, Workflow};
+
+/// How the processor behaves.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// This worker's id, recorded on the lease (`WORKER_ID`).
+    pub worker_id: String,
+    /// How long a claim lasts without a heartbeat; heartbeats renew it every third of it.
+    pub lease: Duration,
+    /// Retries after the LLM gave up, before a ticket fails for good (`MAX_RETRIES`): a ticket
+    /// gets `max_retries + 1` attempts in all.
+    pub max_retries: u32,
+    /// The delay before the first retry; doubles with each failed attempt, up to 10 minutes.
+    pub retry_backoff: Duration,
+    /// After a database error: how long until the ticket is tried again.
+    pub infrastructure_pause: Duration,
+    /// Checkpoints kept per ticket once it completes (older history is pruned).
+    pub retain_checkpoints: Option<usize>,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: default_worker_id(),
+            lease: Duration::from_secs(30),
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(5),
+            infrastructure_pause: Duration::from_secs(2),
+            retain_checkpoints: None,
+        }
+    }
+}
+
+/// `<host name>-<pid>`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// The ticket completed.
+    Completed,
+    /// The LLM gave up; a retry is scheduled (through the outbox, after a delay).
+    RetryScheduled {
+        /// Failed attempts so far.
+        attempt: i32,
+    },
+    /// The ticket failed for good (`failed_permanent`, error in `result`).
+    Failed,
+    /// The ticket paused for a human decision (`awaiting_approval`).
+    AwaitingApproval,
+    /// Nothing to do: unknown ticket, already finished, or held by another live worker.
+    Skipped(&'static str),
+    /// This run lost the ticket to another (its lease expired and was taken over).
+    Superseded,
+    /// The run hit a database error; the ticket was handed back and will be tried again.
+    Released,
+}
+
+/// The processor could not even record what happened (the database is down): the message
+/// should be requeued after a pause, and no retry budget was spent.
+#[derive(Debug, thiserror::Error)]
+#[error("infrastructure unavailable: {0}")]
+pub struct ProcessError(#[from] pub StoreError);
+
+/// Processes tickets; cheap to clone and share between worker tasks.
+#[derive(Clone)]
+pub struct Processor {
+    store: Arc<dyn TicketStore>,
+    workflow: Workflow,
+    config: Arc<ProcessorConfig>,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Aborts a task when dropped, so a heartbeat never outlives the run it belongs to.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Processor {
+    /// A processor over `store` running `workflow`.
+    pub fn new(store: Arc<dyn TicketStore>, workflow: Workflow, config: ProcessorConfig) -> Self {
+        Self {
+            store,
+            workflow,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
+    /// Handles one message.
+    pub async fn process(&self, message: &TicketMessage) -> Result<Processed, ProcessError> {
+        let id = message.ticket_id;
+        let Some(ticket) = self.store.get(id).await? else {
+            tracing::error!(ticket_id = %id, "message for an unknown ticket: dropped");
+            return Ok(Processed::Skipped("unknown ticket"));
+        };
+        if ticket.status != TicketStatus::Pending && ticket.status != TicketStatus::Processing {
+            return Ok(Processed::Skipped("not waiting to be processed"));
+        }
+        let Some((ticket, fence)) = self.store.claim(id, &self.config.worker_id, self.config.lease).await? else {
+            tracing::info!(ticket_id = %id, "ticket held by another live worker: message dropped");
+            return Ok(Processed::Skipped("held by another worker"));
+        };
+        tracing::info!(ticket_id = %id, epoch = fence.epoch, request_id = ?message.request_id, "processing ticket");
+        self.run_claimed(ticket, fence, message).await
+    }
+
+    fn heartbeat(&self, fence: Fence, lost: CancellationToken) -> AbortOnDrop {
+        let store = self.store.clone();
+        let lease = self.config.lease;
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match store.heartbeat(fence, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(ticket_id = %fence.ticket_id, "lease lost: stopping the run");
+                        lost.cancel();
+                        return;
+                    }
+                    // The database is down: the checkpoint writes will fail too, and if it
+                    // stays down the lease expires and another worker takes over.
+                    Err(error) => tracing::warn!(%error, "heartbeat failed"),
+                }
+            }
+        }))
+    }
+
+    async fn run_claimed(
+        &self,
+        ticket: Ticket,
+        fence: Fence,
+        message: &TicketMessage,
+    ) -> Result<Processed, ProcessError> {
+        let id = ticket.id;
+        let lost = CancellationToken::new();
+        let _heartbeat = self.heartbeat(fence, lost.clone());
+        let mut runner = self
+            .workflow
+            .graph()
+            .runner()
+            .checkpointer(self.store.checkpointer(Some(fence)))
+            .cancellation(lost)
+            .metadata(json!({ "request_id": message.request_id, "worker_id": self.config.worker_id }));
+        if let Some(keep) = self.config.retain_checkpoints {
+            runner = runner.retain_history(keep);
+        }
+        let input = TicketState::new(TicketInput {
+            id: id.to_string(),
+            customer_id: ticket.customer_id.clone(),
+            subject: ticket.subject.clone(),
+            body: ticket.body.clone(),
+        });
+        let outcome = runner.run_once(&id.to_string(), input).await;
+        let request_id = message.request_id.clone();
+        let finish = |change: Transition| Transition {
+            request_id: request_id.clone(),
+            ..change
+        };
+        match outcome {
+            Ok(Outcome::Finished { state, .. }) => {
+                let result = serde_json::to_value(TicketResult::from_state(&state)).unwrap_or_default();
+                self.settle(
+                    &ticket,
+                    finish(Transition::to(TicketStatus::Completed).with_result(result)),
+                    Processed::Completed,
+                )
+                .await
+            }
+            Ok(Outcome::Interrupted { payload, node, .. }) => {
+                let event = NewEvent::new(
+                    EventType::StatusChange,
+                    json!({ "interrupted_at": node, "payload": payload }),
+                );
+                let change = finish(Transition::to(TicketStatus::AwaitingApproval).with_event(event));
+                self.settle(&ticket, change, Processed::AwaitingApproval).await
+            }
+            Err(GraphError::NodeFailed {
+                node, source, attempts, ..
+            }) => match source.downcast_ref::<EngineError>() {
+                Some(EngineError::Transient(reason)) if ticket.attempt_count < self.config.max_retries as i32 => {
+                    let attempt = ticket.attempt_count + 1;
+                    let delay = self.retry_delay(attempt);
+                    tracing::warn!(ticket_id = %id, step = %node, attempt, %reason, "LLM gave up: retry scheduled");
+                    let event = NewEvent {
+                        step_name: Some(node.clone()),
+                        ..NewEvent::new(
+                            EventType::Retry,
+                            json!({ "error": reason, "attempt": attempt, "delay_seconds": delay.as_secs_f64() }),
+                        )
+                    };
+                    let change = Transition {
+                        count_attempt: true,
+                        ..finish(
+                            Transition::to(TicketStatus::Pending)
+                                .with_event(event)
+                                .enqueue_after(delay),
+                        )
+                    };
+                    self.settle(&ticket, change, Processed::RetryScheduled { attempt })
+                        .await
+                }
+                Some(error) => {
+                    let exhausted = error.is_transient();
+                    let reason = if exhausted {
+                        format!("{error} (after {} failed attempts)", ticket.attempt_count + 1)
+                    } else {
+                        error.to_string()
+                    };
+                    self.fail(&ticket, &node, &reason, exhausted, finish).await
+                }
+                // Not the engine: the research step's history query, a bug in a node. A
+                // database error is an outage, never charged to the ticket.
+                None if source.downcast_ref::<sqlx::Error>().is_some() => {
+                    tracing::warn!(ticket_id = %id, step = %node, error = %source, "infrastructure error in a step");
+                    self.release(fence, &source.to_string()).await
+                }
+                None => {
+                    let reason = format!("{source} (after {attempts} attempt(s))");
+                    self.fail(&ticket, &node, &reason, false, finish).await
+                }
+            },
+            Err(GraphError::Checkpoint(error)) if error.is_superseded() => {
+                tracing::warn!(ticket_id = %id, %error, "another run took this ticket over");
+                Ok(Processed::Superseded)
+            }
+            Err(GraphError::Checkpoint(error)) => {
+                tracing::warn!(ticket_id = %id, %error, "checkpoint store failed");
+                self.release(fence, &error.to_string()).await
+            }
+            Err(GraphError::Cancelled) => Ok(Processed::Superseded),
+            Err(other) => {
+                // A checkpoint from another workflow version, a corrupt state, a runaway loop:
+                // fail visibly rather than guess.
+                self.fail(&ticket, "workflow", &other.to_string(), false, finish).await
+            }
+        }
+    }
+
+    fn retry_delay(&self, attempt: i32) -> Duration {
+        let factor = 2u32.saturating_pow(u32::try_from(attempt - 1).unwrap_or(0));
+        (self.config.retry_backoff * factor).min(Duration::from_secs(600))
+    }
+
+    async fn fail(
+        &self,
+        ticket: &Ticket,
+        step: &str,
+        reason: &str,
+        exhausted: bool,
+        finish: impl Fn(Transition) -> Transition,
+    ) -> Result<Processed, ProcessError> {
+        tracing::error!(ticket_id = %ticket.id, %step, %reason, "ticket failed permanently");
+        let event = NewEvent {
+            step_name: Some(step.to_owned()),
+            ..NewEvent::new(
+                EventType::Error,
+                json!({ "error": reason, "retries_exhausted": exhausted }),
+            )
+        };
+        let result = json!({ "error": reason, "step": step });
+        let change = Transition {
+            count_attempt: exhausted,
+            ..finish(
+                Transition::to(TicketStatus::FailedPermanent)
+                    .with_result(result)
+                    .with_event(event),
+            )
+        };
+        self.settle(ticket, change, Processed::Failed).await
+    }
+
+    async fn release(&self, fence: Fence, reason: &str) -> Result<Processed, ProcessError> {
+        self.store
+            .release(fence, reason, self.config.infrastructure_pause)
+            .await?;
+        Ok(Processed::Released)
+    }
+
+    /// Applies the final transition, guarded by the version the claim left.
+    async fn settle(&self, ticket: &Ticket, change: Transition, done: Processed) -> Result<Processed, ProcessError> {
+        match self.store.transition(ticket.id, ticket.version, change).await {
+            Ok(_) => Ok(done),
+            Err(StoreError::Conflict { message, .. }) => {
+                tracing::warn!(ticket_id = %ticket.id, %message, "ticket changed under this run: result discarded");
+                Ok(Processed::Superseded)
+            }
+            Err(other) => Err(ProcessError(other)),
+        }
+    }
+}
+
+/// Re-queues a `failed_permanent` ticket with a fresh retry budget (the API's
+/// `POST /tickets/{id}/retry`). It resumes from its last checkpoint. `Conflict` in any other
+/// status.
+pub async fn requeue_failed(
+    store: &dyn TicketStore,
+    id: Uuid,
+    request_id: Option<String>,
+) -> Result<Ticket, StoreError> {
+    let ticket = store.get(id).await?.ok_or(StoreError::NotFound(id))?;
+    if ticket.status != TicketStatus::FailedPermanent {
+        return Err(StoreError::Conflict {
+            id,
+            message: format!(
+                "only failed_permanent tickets can be retried; this one is {}",
+                ticket.status
+            ),
+        });
+    }
+    let change = Transition {
+        reset_attempts: true,
+        request_id,
+        ..Transition::to(TicketStatus::Pending)
+            .with_event(NewEvent::new(EventType::Retry, json!({ "manual": true })))
+            .enqueue_after(Duration::ZERO)
+    };
+    store.transition(id, ticket.version, change).await
+}

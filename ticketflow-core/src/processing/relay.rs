@@ -1,0 +1,110 @@
+//! The outbox relay: publishes due outbox rows with confirms and marks them sent. A row claimed
+//! but never marked (the relay died, the broker refused) becomes due again after a short
+//! visibility timeout, so every row is published at least once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::pause;
+use crate::queue::{Queue, TicketMessage};
+use crate::store::TicketStore;
+
+/// Publishes the outbox.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    store: Arc<dyn TicketStore>,
+    queue: Arc<dyn Queue>,
+    wake: Arc<Notify>,
+    /// Rows per round.
+    pub batch: u32,
+    /// How long to wait for new rows when the outbox is empty (a `wake` cuts it short).
+    pub idle: Duration,
+    /// How long a claimed row stays hidden before another round may publish it again.
+    pub visibility: Duration,
+}
+
+impl OutboxRelay {
+    /// A relay from `store`'s outbox to `queue`.
+    pub fn new(store: Arc<dyn TicketStore>, queue: Arc<dyn Queue>) -> Self {
+        Self {
+            store,
+            queue,
+            wake: Arc::new(Notify::new()),
+            batch: 100,
+            idle: Duration::from_millis(500),
+            visibility: Duration::from_secs(5),
+        }
+    }
+
+    /// Wakes the relay now (after a ticket was created) instead of at its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Publishes one round; returns how many rows were published.
+    pub async fn relay_once(&self) -> Result<usize, String> {
+        let due = self
+            .store
+            .claim_outbox(self.batch, self.visibility)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut sent = Vec::with_capacity(due.len());
+        let mut failure = None;
+        for row in &due {
+            let message = TicketMessage {
+                ticket_id: row.ticket_id,
+                request_id: row.request_id.clone(),
+                traceparent: row.traceparent.clone(),
+                attempt: u32::try_from(row.attempt).unwrap_or(0),
+            };
+            match self.queue.publish(&message).await {
+                Ok(()) => sent.push(row.id),
+                Err(error) => {
+                    // The rest stay claimed and come due again after the visibility timeout.
+                    failure = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        if !sent.is_empty() {
+            self.store.mark_sent(&sent).await.map_err(|e| e.to_string())?;
+        }
+        match failure {
+            Some(error) => Err(format!(
+                "published {} of {} outbox rows: {error}",
+                sent.len(),
+                due.len()
+            )),
+            None => Ok(sent.len()),
+        }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            match self.relay_once().await {
+                Ok(0) => {
+                    failures = 0;
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.idle) => {}
+                    }
+                }
+                Ok(_) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
+                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "outbox relay paused");
+                    if !pause(backoff, &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
