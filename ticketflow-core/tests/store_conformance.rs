@@ -483,24 +483,19 @@ async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<
     store.mark_sent(&[again[0].id]).await.unwrap();
 
     // A processing ticket is stranded only once its lease expires.
-    let (_, fence) = store
-        .claim(t.id, "w1", Duration::from_millis(30))
-        .await
-        .unwrap()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // (A lease long enough that a loaded machine still checks it while it is live.)
+    store.claim(t.id, "w1", Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(
         store.sweep(Duration::from_millis(1), 100).await.unwrap(),
         0,
         "lease still live"
     );
-    tokio::time::sleep(Duration::from_millis(40)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         store.sweep(Duration::from_millis(1), 100).await.unwrap(),
         1,
         "lease expired"
     );
-    let _ = fence;
 
     // A delayed enqueue is not due yet.
     let (t2, _) = store.create(new_ticket("c", "delayed")).await.unwrap();
