@@ -1,41 +1,161 @@
-//! `ticketflow-api`: the HTTP front of ticketflow.
-//!
-//! Today it carries the `migrate` subcommand; the HTTP server (`serve`) is being built.
+//! `ticketflow-api`: the HTTP front. With nothing configured it runs everything in one process
+//! (the embedded mode): SQLite, an in-process queue and workers, the offline engine.
 
-use clap::{Parser, Subcommand};
-use ticketflow_core::store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// ticketflow API.
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use poem::listener::TcpListener;
+use ticketflow_api::{AppState, app};
+use ticketflow_core::Workflow;
+use ticketflow_core::processing::{Background, Processor, ProcessorConfig, default_worker_id, shutdown_signal};
+use ticketflow_core::queue::{InProcessQueue, Queue, QueueType, RabbitOptions, RabbitQueue};
+use ticketflow_core::store::{self, TicketStore};
+use ticketflow_core::telemetry::{self, LogFormat};
+
+/// ticketflow API: customer-support tickets in, researched and reviewed answers out.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// postgres://… or sqlite://… (default: a SQLite file in the working directory).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ticketflow.db", global = true)]
-    database_url: String,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Applies the database migrations (PostgreSQL or SQLite, from DATABASE_URL) and exits.
+    /// Serve the API (the default). Without RABBITMQ_URL, also runs the workers in-process.
+    Serve,
+    /// Apply the database migrations and exit.
     Migrate,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum QueueKind {
+    Quorum,
+    Classic,
+}
+
+#[derive(Debug, clap::Args)]
+struct Settings {
+    /// postgres://… (or a Supabase connection string) or sqlite://… (created if missing).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ticketflow.db", global = true)]
+    database_url: String,
+    /// amqp://… ; unset: the embedded mode (in-process queue and workers).
+    #[arg(long, env = "RABBITMQ_URL")]
+    rabbitmq_url: Option<String>,
+    /// The RabbitMQ work queue.
+    #[arg(long, env = "QUEUE_NAME", default_value = "ticket_processing")]
+    queue_name: String,
+    /// quorum or classic (changing it needs a new QUEUE_NAME).
+    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value = "quorum")]
+    queue_type: QueueKind,
+    /// Where the API listens.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    bind_addr: SocketAddr,
+    /// Embedded mode: tickets processed at once by the in-process workers.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 4)]
+    worker_concurrency: usize,
+    /// Retries after the LLM gives up, before a ticket fails for good.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 3)]
+    max_retries: u32,
+    /// Embedded mode: this process's worker id (default host name and pid).
+    #[arg(long, env = "WORKER_ID")]
+    worker_id: Option<String>,
+    /// Seconds a claimed ticket stays leased without a heartbeat.
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30)]
+    lease_seconds: u64,
+    /// Apply migrations at start-up.
+    #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    auto_migrate: bool,
+    /// json or pretty.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
+    log_format: LogFormat,
+}
+
+impl Settings {
+    fn processor_config(&self) -> ProcessorConfig {
+        ProcessorConfig {
+            worker_id: self.worker_id.clone().unwrap_or_else(default_worker_id),
+            lease: Duration::from_secs(self.lease_seconds.max(1)),
+            max_retries: self.max_retries,
+            ..ProcessorConfig::default()
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    telemetry::init_logging(cli.settings.log_format);
+    let settings = cli.settings;
+    let store = store::connect(&settings.database_url)
+        .await
+        .context("cannot open the database (DATABASE_URL)")?;
+    match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let store = store::connect(&cli.database_url)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-            store
-                .migrate()
-                .await
-                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+            store.migrate().await.context("migration failed")?;
             println!("migrations applied");
+            Ok(())
         }
+        Command::Serve => serve(settings, store).await,
+    }
+}
+
+async fn serve(settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Result<()> {
+    let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
+    if settings.auto_migrate {
+        store.migrate().await.context("migration failed")?;
+    }
+    let embedded = settings.rabbitmq_url.is_none();
+    let queue: Arc<dyn Queue> = match &settings.rabbitmq_url {
+        Some(url) => Arc::new(RabbitQueue::new(RabbitOptions {
+            queue: settings.queue_name.clone(),
+            queue_type: match settings.queue_type {
+                QueueKind::Quorum => QueueType::Quorum,
+                QueueKind::Classic => QueueType::Classic,
+            },
+            ..RabbitOptions::new(url)
+        })),
+        None => Arc::new(InProcessQueue::new()),
+    };
+    let processor = if embedded {
+        let workflow = Workflow::new(
+            Workflow::engine_from_env().map_err(anyhow::Error::msg)?,
+            Arc::new(ticketflow_core::KnowledgeBase::from_env().context("cannot load the knowledge base (KB_DIR)")?),
+            Some(store.history()),
+        );
+        Some(Processor::new(store.clone(), workflow, settings.processor_config()))
+    } else {
+        None
+    };
+    let background = Background::start(store.clone(), queue.clone(), processor, settings.worker_concurrency);
+    let state = AppState {
+        store,
+        queue,
+        relay: Some(background.relay().clone()),
+        metrics: Some(metrics),
+    };
+    let listener = TcpListener::bind(settings.bind_addr);
+    let mode = if embedded {
+        "embedded mode: SQLite/in-process queue/in-process workers unless configured otherwise"
+    } else {
+        "distributed mode: workers are separate ticketflow-worker processes"
+    };
+    println!(
+        "ticketflow API on http://{addr} ({mode}); API docs at http://{addr}/docs",
+        addr = settings.bind_addr
+    );
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(Duration::from_secs(10)))
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down: finishing tickets in flight");
+    if !background.stop(Duration::from_secs(20)).await {
+        tracing::warn!("background tasks still running after 20 s; their tickets will be resumed later");
     }
     Ok(())
 }

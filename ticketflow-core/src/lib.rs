@@ -38,6 +38,7 @@ mod result;
 mod state;
 pub mod steps;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod ticket;

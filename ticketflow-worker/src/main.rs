@@ -1,1 +1,156 @@
-fn main() {}
+//! `ticketflow-worker`: consumes the RabbitMQ work queue and runs the processor, with its own
+//! `/metrics` and `/health` on `WORKER_BIND_ADDR`. On SIGTERM it stops taking messages and
+//! finishes (or, after the grace period, hands back) the tickets in flight.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use poem::listener::TcpListener;
+use poem::web::{Data, Json};
+use poem::{EndpointExt, IntoResponse, Route, get, handler};
+use ticketflow_core::processing::{Background, Processor, ProcessorConfig, default_worker_id, shutdown_signal};
+use ticketflow_core::queue::{Queue, QueueType, RabbitOptions, RabbitQueue};
+use ticketflow_core::store::{self, TicketStore};
+use ticketflow_core::telemetry::{self, LogFormat};
+use ticketflow_core::{KnowledgeBase, Workflow};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum QueueKind {
+    Quorum,
+    Classic,
+}
+
+/// ticketflow worker: processes queued tickets.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Settings {
+    /// postgres://… (or Supabase) — shared with the API.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// amqp://user:pass@host:5672/vhost
+    #[arg(long, env = "RABBITMQ_URL")]
+    rabbitmq_url: String,
+    /// The work queue.
+    #[arg(long, env = "QUEUE_NAME", default_value = "ticket_processing")]
+    queue_name: String,
+    /// quorum or classic (must match the API's).
+    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value = "quorum")]
+    queue_type: QueueKind,
+    /// Tickets processed at once (also the broker prefetch).
+    #[arg(long, env = "PREFETCH_COUNT", default_value_t = 8)]
+    prefetch_count: usize,
+    /// Retries after the LLM gives up, before a ticket fails for good.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 3)]
+    max_retries: u32,
+    /// This worker's id (default host name and pid).
+    #[arg(long, env = "WORKER_ID")]
+    worker_id: Option<String>,
+    /// Seconds a claimed ticket stays leased without a heartbeat.
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30)]
+    lease_seconds: u64,
+    /// Where /metrics and /health listen.
+    #[arg(long, env = "WORKER_BIND_ADDR", default_value = "127.0.0.1:9100")]
+    worker_bind_addr: SocketAddr,
+    /// Apply migrations at start-up (safe beside other processes: migrations take a lock).
+    #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    auto_migrate: bool,
+    /// Seconds to let tickets in flight finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    shutdown_grace_seconds: u64,
+    /// json or pretty.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone)]
+struct Probes {
+    store: Arc<dyn TicketStore>,
+    queue: Arc<dyn Queue>,
+    metrics: telemetry::MetricsHandle,
+}
+
+#[handler]
+async fn health(probes: Data<&Probes>) -> poem::Response {
+    let check = Duration::from_secs(2);
+    let database = matches!(tokio::time::timeout(check, probes.store.ping()).await, Ok(Ok(())));
+    let queue = matches!(tokio::time::timeout(check, probes.queue.check()).await, Ok(Ok(())));
+    let word = |ok: bool| if ok { "healthy" } else { "unhealthy" };
+    let body = Json(serde_json::json!({
+        "status": word(database && queue),
+        "database": word(database),
+        "queue": word(queue),
+    }));
+    let status = if database {
+        poem::http::StatusCode::OK
+    } else {
+        poem::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    body.with_status(status).into_response()
+}
+
+#[handler]
+fn render_metrics(probes: Data<&Probes>) -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(probes.metrics.render())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::parse();
+    telemetry::init_logging(settings.log_format);
+    let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
+    let store = store::connect(&settings.database_url)
+        .await
+        .context("cannot open the database (DATABASE_URL)")?;
+    if settings.auto_migrate {
+        store.migrate().await.context("migration failed")?;
+    }
+    let queue: Arc<dyn Queue> = Arc::new(RabbitQueue::new(RabbitOptions {
+        queue: settings.queue_name.clone(),
+        queue_type: match settings.queue_type {
+            QueueKind::Quorum => QueueType::Quorum,
+            QueueKind::Classic => QueueType::Classic,
+        },
+        ..RabbitOptions::new(&settings.rabbitmq_url)
+    }));
+    let workflow = Workflow::new(
+        Workflow::engine_from_env().map_err(anyhow::Error::msg)?,
+        Arc::new(KnowledgeBase::from_env().context("cannot load the knowledge base (KB_DIR)")?),
+        Some(store.history()),
+    );
+    let config = ProcessorConfig {
+        worker_id: settings.worker_id.clone().unwrap_or_else(default_worker_id),
+        lease: Duration::from_secs(settings.lease_seconds.max(1)),
+        max_retries: settings.max_retries,
+        ..ProcessorConfig::default()
+    };
+    tracing::info!(worker_id = %config.worker_id, queue = %settings.queue_name, "worker starting");
+    let processor = Processor::new(store.clone(), workflow, config);
+    let background = Background::start(store.clone(), queue.clone(), Some(processor), settings.prefetch_count);
+
+    let probes = Probes { store, queue, metrics };
+    let app = Route::new()
+        .at("/health", get(health))
+        .at("/metrics", get(render_metrics))
+        .data(probes);
+    println!(
+        "ticketflow worker: /metrics and /health on http://{}",
+        settings.worker_bind_addr
+    );
+    poem::Server::new(TcpListener::bind(settings.worker_bind_addr))
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(2)))
+        .await
+        .context("the probe server failed")?;
+    tracing::info!("SIGTERM: no new messages; finishing the tickets in flight");
+    if !background
+        .stop(Duration::from_secs(settings.shutdown_grace_seconds))
+        .await
+    {
+        tracing::warn!("grace period over; unfinished tickets go back to the queue and resume elsewhere");
+    }
+    Ok(())
+}

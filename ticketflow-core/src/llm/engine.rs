@@ -155,10 +155,27 @@ impl LlmEngine {
                 temperature: Some(0.0),
                 ..Default::default()
             };
-            let response = self.client.chat().create(request).await.map_err(engine_error)?;
+            let response = match self.client.chat().create(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = engine_error(error);
+                    let status = if error.is_transient() {
+                        "unavailable"
+                    } else {
+                        "rejected"
+                    };
+                    metrics::counter!("llm_calls_total", "step" => step.to_owned(), "status" => status).increment(1);
+                    return Err(error);
+                }
+            };
             if let Some(usage) = &response.usage {
                 tokens.prompt += u64::from(usage.prompt_tokens);
                 tokens.completion += u64::from(usage.completion_tokens);
+                let model = self.config.model.clone();
+                metrics::counter!("llm_tokens_total", "step" => step.to_owned(), "model" => model.clone(), "kind" => "prompt")
+                    .increment(u64::from(usage.prompt_tokens));
+                metrics::counter!("llm_tokens_total", "step" => step.to_owned(), "model" => model, "kind" => "completion")
+                    .increment(u64::from(usage.completion_tokens));
             }
             let message = response.choices.into_iter().next().map(|c| c.message);
             let content = message.as_ref().and_then(|m| m.content.clone()).unwrap_or_default();
@@ -166,6 +183,7 @@ impl LlmEngine {
             let problem = match (refusal, serde_json::from_str::<T>(&content)) {
                 (Some(refusal), _) => format!("the model refused: {refusal}"),
                 (None, Ok(value)) => {
+                    metrics::counter!("llm_calls_total", "step" => step.to_owned(), "status" => "ok").increment(1);
                     return Ok(Asked {
                         value: Some(value),
                         tokens,
@@ -173,6 +191,7 @@ impl LlmEngine {
                 }
                 (None, Err(error)) => error.to_string(),
             };
+            metrics::counter!("llm_calls_total", "step" => step.to_owned(), "status" => "unparsable").increment(1);
             tracing::warn!(step, round, problem = %problem, "LLM reply did not match the schema");
             messages.push(ChatCompletionRequestAssistantMessage::from(content).into());
             messages.push(ChatCompletionRequestUserMessage::from(prompts::corrective(&problem)).into());
@@ -182,7 +201,8 @@ impl LlmEngine {
 
     /// The offline engine's answer for a step whose LLM reply was unusable, marked as a
     /// fallback with the tokens the failed attempts cost.
-    fn fallback<T>(&self, offline: Produced<T>, tokens: TokenUsage) -> Produced<T> {
+    fn fallback<T>(&self, step: &'static str, offline: Produced<T>, tokens: TokenUsage) -> Produced<T> {
+        metrics::counter!("llm_fallbacks_total", "step" => step).increment(1);
         Produced {
             value: offline.value,
             engine: self.engine_use(true, tokens),
@@ -203,7 +223,7 @@ impl Engine for LlmEngine {
                 },
                 engine: self.engine_use(false, asked.tokens),
             }),
-            None => Ok(self.fallback(OfflineEngine.classify(state).await?, asked.tokens)),
+            None => Ok(self.fallback("classify", OfflineEngine.classify(state).await?, asked.tokens)),
         }
     }
 
@@ -222,7 +242,7 @@ impl Engine for LlmEngine {
                 },
                 engine: self.engine_use(false, asked.tokens),
             }),
-            None => Ok(self.fallback(OfflineEngine.extract(state).await?, asked.tokens)),
+            None => Ok(self.fallback("extract", OfflineEngine.extract(state).await?, asked.tokens)),
         }
     }
 
@@ -233,7 +253,7 @@ impl Engine for LlmEngine {
                 value: out.reply,
                 engine: self.engine_use(false, asked.tokens),
             }),
-            None => Ok(self.fallback(OfflineEngine.draft(state).await?, asked.tokens)),
+            None => Ok(self.fallback("draft", OfflineEngine.draft(state).await?, asked.tokens)),
         }
     }
 
@@ -248,7 +268,7 @@ impl Engine for LlmEngine {
                 },
                 engine: self.engine_use(false, asked.tokens),
             }),
-            None => Ok(self.fallback(OfflineEngine.review(state, draft).await?, asked.tokens)),
+            None => Ok(self.fallback("review", OfflineEngine.review(state, draft).await?, asked.tokens)),
         }
     }
 }

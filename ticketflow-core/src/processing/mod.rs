@@ -3,12 +3,14 @@
 //! says must be published, and the [`Sweeper`] that rescues tickets nothing would wake.
 //! The binaries only wire these together; the embedded mode runs all four in one process.
 
+mod background;
 mod processor;
 mod relay;
 mod sweeper;
 mod worker;
 
-pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, requeue_failed};
+pub use background::{Background, shutdown_signal};
+pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, default_worker_id, requeue_failed};
 pub use relay::OutboxRelay;
 pub use sweeper::Sweeper;
 pub use worker::Worker;

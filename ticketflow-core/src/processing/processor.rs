@@ -132,12 +132,31 @@ impl Processor {
         if ticket.status != TicketStatus::Pending && ticket.status != TicketStatus::Processing {
             return Ok(Processed::Skipped("not waiting to be processed"));
         }
+        let takeover = ticket.status == TicketStatus::Processing;
         let Some((ticket, fence)) = self.store.claim(id, &self.config.worker_id, self.config.lease).await? else {
             tracing::info!(ticket_id = %id, "ticket held by another live worker: message dropped");
             return Ok(Processed::Skipped("held by another worker"));
         };
-        tracing::info!(ticket_id = %id, epoch = fence.epoch, request_id = ?message.request_id, "processing ticket");
-        self.run_claimed(ticket, fence, message).await
+        if takeover {
+            metrics::counter!("lease_takeovers_total").increment(1);
+        }
+        tracing::info!(ticket_id = %id, epoch = fence.epoch, takeover, "processing ticket");
+        let started = std::time::Instant::now();
+        let outcome = self.run_claimed(ticket, fence, message).await;
+        metrics::histogram!("ticket_processing_duration_seconds").record(started.elapsed().as_secs_f64());
+        if let Ok(processed) = &outcome {
+            let status = match processed {
+                Processed::Completed => Some("completed"),
+                Processed::Failed => Some("failed_permanent"),
+                Processed::RetryScheduled { .. } => Some("retry"),
+                Processed::AwaitingApproval => Some("awaiting_approval"),
+                _ => None,
+            };
+            if let Some(status) = status {
+                metrics::counter!("tickets_processed_total", "status" => status).increment(1);
+            }
+        }
+        outcome
     }
 
     fn heartbeat(&self, fence: Fence, lost: CancellationToken) -> AbortOnDrop {
@@ -176,6 +195,7 @@ impl Processor {
             .runner()
             .checkpointer(self.store.checkpointer(Some(fence)))
             .cancellation(lost)
+            .observer(Arc::new(record_step_durations))
             .metadata(json!({ "request_id": message.request_id, "worker_id": self.config.worker_id }));
         if let Some(keep) = self.config.retain_checkpoints {
             runner = runner.retain_history(keep);
@@ -322,6 +342,14 @@ impl Processor {
             }
             Err(other) => Err(ProcessError(other)),
         }
+    }
+}
+
+/// Records each completed step's duration in `workflow_step_duration_seconds{step}`.
+fn record_step_durations(event: &ticketflow_graph::Event<'_>) {
+    if let ticketflow_graph::Event::Completed { node, duration, .. } = event {
+        metrics::histogram!("workflow_step_duration_seconds", "step" => node.to_string())
+            .record(duration.as_secs_f64());
     }
 }
 

@@ -1,0 +1,200 @@
+//! The HTTP operations: DESIGN.md's contract, over the library's store and processing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use ticketflow_core::processing::{OutboxRelay, requeue_failed};
+use ticketflow_core::queue::Queue;
+use ticketflow_core::store::{ListQuery, NewTicket, TicketStore};
+use uuid::Uuid;
+
+use crate::RequestId;
+use crate::error::{ApiError, body};
+use crate::model::{CreateTicket, EventView, Health, HealthView, Status, TicketAccepted, TicketList, TicketView};
+
+/// The ticket and health operations.
+pub struct TicketsApi {
+    pub(crate) store: Arc<dyn TicketStore>,
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) relay: Option<OutboxRelay>,
+}
+
+#[derive(Debug, ApiResponse)]
+enum Created {
+    /// Created, or the existing ticket for a duplicate submission.
+    #[oai(status = 201)]
+    Created(Json<TicketAccepted>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum Accepted {
+    /// Re-queued; it resumes from its last checkpoint.
+    #[oai(status = 202)]
+    Accepted(Json<TicketAccepted>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum HealthResponse {
+    /// The database is reachable (the queue's state is reported, not decisive: tickets wait in
+    /// the outbox while the broker is down).
+    #[oai(status = 200)]
+    Ok(Json<HealthView>),
+    /// The database is unreachable.
+    #[oai(status = 503)]
+    Unavailable(Json<HealthView>),
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(body("not_found", format!("ticket {id} not found"), None))
+}
+
+#[OpenApi]
+impl TicketsApi {
+    /// Create a ticket.
+    ///
+    /// Idempotent: the same customer, subject and body (or the same `Idempotency-Key` for the
+    /// customer) give the same ticket id. Reusing a key with other content is a 409.
+    #[oai(path = "/tickets", method = "post", operation_id = "create_ticket")]
+    async fn create_ticket(
+        &self,
+        ticket: Json<CreateTicket>,
+        /// A key of the caller's choice (scoped to the customer) that replaces the content hash
+        /// as the ticket's identity.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
+        /// W3C trace context, carried to the worker.
+        traceparent: Header<Option<String>>,
+        request_id: Data<&RequestId>,
+    ) -> Result<Created, ApiError> {
+        let Json(ticket) = ticket;
+        let new = NewTicket {
+            customer_id: ticket.customer_id,
+            subject: ticket.subject,
+            body: ticket.body,
+            channel: ticket.channel.unwrap_or_default(),
+            metadata: ticket.metadata.unwrap_or(serde_json::Value::Null),
+            idempotency_key: idempotency_key.0,
+            request_id: Some(request_id.0.0.clone()),
+            traceparent: traceparent.0.filter(|t| t.len() <= 128),
+        };
+        let (ticket, created) = self.store.create(new).await?;
+        if created {
+            metrics::counter!("tickets_created_total").increment(1);
+            tracing::info!(ticket_id = %ticket.id, "ticket created");
+            if let Some(relay) = &self.relay {
+                relay.wake();
+            }
+        }
+        Ok(Created::Created(Json(TicketAccepted {
+            ticket_id: ticket.id,
+            status: ticket.status.into(),
+        })))
+    }
+
+    /// List tickets, newest first.
+    #[oai(path = "/tickets", method = "get", operation_id = "list_tickets")]
+    async fn list_tickets(
+        &self,
+        /// 1-based page.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<u32>,
+        /// 1 to 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<u32>,
+        /// Only tickets in this status.
+        status: Query<Option<Status>>,
+        /// Only this customer's tickets.
+        #[oai(validator(max_length = 100))]
+        customer_id: Query<Option<String>>,
+    ) -> Result<Json<TicketList>, ApiError> {
+        let page_result = self
+            .store
+            .list(&ListQuery {
+                page: page.0,
+                page_size: page_size.0,
+                status: status.0.map(Into::into),
+                customer_id: customer_id.0,
+            })
+            .await?;
+        Ok(Json(TicketList {
+            tickets: page_result.tickets.into_iter().map(Into::into).collect(),
+            total: page_result.total,
+            page: page_result.page,
+            page_size: page_result.page_size,
+        }))
+    }
+
+    /// Get a ticket, with its result once completed.
+    #[oai(path = "/tickets/:id", method = "get", operation_id = "get_ticket")]
+    async fn get_ticket(&self, id: Path<Uuid>) -> Result<Json<TicketView>, ApiError> {
+        let ticket = self.store.get(id.0).await?.ok_or_else(|| not_found(id.0))?;
+        Ok(Json(ticket.into()))
+    }
+
+    /// A ticket's events, oldest first.
+    #[oai(path = "/tickets/:id/events", method = "get", operation_id = "get_ticket_events")]
+    async fn get_ticket_events(&self, id: Path<Uuid>) -> Result<Json<Vec<EventView>>, ApiError> {
+        let events = self.store.events(id.0).await?;
+        Ok(Json(events.into_iter().map(Into::into).collect()))
+    }
+
+    /// Retry a `failed_permanent` ticket; it resumes from its last checkpoint.
+    #[oai(path = "/tickets/:id/retry", method = "post", operation_id = "retry_ticket")]
+    async fn retry_ticket(&self, id: Path<Uuid>, request_id: Data<&RequestId>) -> Result<Accepted, ApiError> {
+        let ticket = requeue_failed(self.store.as_ref(), id.0, Some(request_id.0.0.clone())).await?;
+        if let Some(relay) = &self.relay {
+            relay.wake();
+        }
+        Ok(Accepted::Accepted(Json(TicketAccepted {
+            ticket_id: ticket.id,
+            status: ticket.status.into(),
+        })))
+    }
+
+    /// Health of the service and its dependencies.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> HealthResponse {
+        let check = Duration::from_secs(2);
+        let database = match tokio::time::timeout(check, self.store.ping()).await {
+            Ok(Ok(())) => Health::Healthy,
+            _ => Health::Unhealthy,
+        };
+        let queue = match tokio::time::timeout(check, self.queue.check()).await {
+            Ok(Ok(())) => Health::Healthy,
+            _ => Health::Unhealthy,
+        };
+        let status = if database == Health::Healthy && queue == Health::Healthy {
+            Health::Healthy
+        } else {
+            Health::Unhealthy
+        };
+        let view = Json(HealthView {
+            status,
+            database,
+            queue,
+        });
+        if database == Health::Healthy {
+            HealthResponse::Ok(view)
+        } else {
+            HealthResponse::Unavailable(view)
+        }
+    }
+}
+
+fn default_page() -> u32 {
+    1
+}
+
+fn default_page_size() -> u32 {
+    20
+}

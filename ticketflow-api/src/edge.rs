@@ -1,0 +1,143 @@
+//! What every request passes through: its request id, its latency metric, and the
+//! normalization of every error into the JSON error shape.
+
+use std::time::Instant;
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response, Result};
+use poem_openapi::OperationId;
+use tracing::Instrument;
+
+use crate::RequestId;
+use crate::error::{error_response, is_json};
+
+/// The header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A caller's id is kept if it is 1 to 128 characters of `[A-Za-z0-9._:-]`; otherwise a new
+/// one is made (the caller's is never echoed unchecked into logs and headers).
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The middleware, for `EndpointExt::around`.
+pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let raw_body = match read_body(&mut req).await {
+        Ok(raw) => raw,
+        Err(too_large) => {
+            let mut response = error_response(too_large);
+            response = with_request_id_in_body(response, &id).await;
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            return Ok(response);
+        }
+    };
+    let span = tracing::info_span!("http", request_id = %id, method = %method, path = %req.uri().path());
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let (mut response, route) = match result {
+        Ok(response) => {
+            let response = response.into_response();
+            let route = response.data::<OperationId>().map(|o| o.0);
+            (response, route)
+        }
+        Err(error) => {
+            let route = error.data::<OperationId>().map(|o| o.0);
+            (error_response(error), route)
+        }
+    };
+    if response.status().as_u16() >= 400 && !is_json(&response) {
+        response = error_response(poem::Error::from_status(response.status()));
+    }
+    if response.status().as_u16() >= 400 {
+        response = annotate_error_body(response, &id, route, raw_body.as_deref()).await;
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    // The route template, never the raw path (ids would explode the label set).
+    let route = route.unwrap_or(if status == 404 { "unmatched" } else { "other" });
+    metrics::histogram!(
+        "http_request_duration_seconds",
+        "method" => method.clone(),
+        "route" => route,
+        "status" => status.to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            route,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    Ok(response)
+}
+
+/// Adds the request id to a JSON error body, and names the field when a payload error did not
+/// (poem-openapi's message for a missing or null field does not say which).
+async fn annotate_error_body(response: Response, id: &str, route: Option<&str>, raw_body: Option<&[u8]>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = body.into_bytes().await else {
+        return Response::from_parts(parts, poem::Body::empty());
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("request_id".into(), serde_json::Value::String(id.to_owned()));
+            if map.get("field").is_none_or(serde_json::Value::is_null)
+                && map.get("error").and_then(|e| e.as_str()) == Some("validation_error")
+                && let Some(field) = route.and_then(|r| crate::error::first_invalid_field(r, raw_body?))
+            {
+                map.insert("field".into(), serde_json::Value::String(field.to_owned()));
+            }
+            serde_json::Value::Object(map).to_string().into()
+        }
+        _ => bytes.to_vec().into(),
+    };
+    parts.headers.remove(poem::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
+}
+
+async fn with_request_id_in_body(response: Response, id: &str) -> Response {
+    annotate_error_body(response, id, None, None).await
+}
+
+/// Reads a request body up to [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) (a larger one is a 413:
+/// by `Content-Length` when declared, else by reading one byte past the limit) and puts it
+/// back, keeping a cheap copy for error messages.
+async fn read_body(req: &mut Request) -> Result<Option<bytes::Bytes>, poem::Error> {
+    let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    if req.method() == poem::http::Method::GET || req.method() == poem::http::Method::HEAD {
+        return Ok(None);
+    }
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > crate::MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = req
+        .take_body()
+        .into_bytes_limit(crate::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    req.set_body(bytes.clone());
+    Ok(Some(bytes))
+}

@@ -1,0 +1,95 @@
+//! ticketflow's HTTP API (poem + poem-openapi), as a library so that another service can mount
+//! it, and as the `ticketflow-api` binary.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ticketflow_api::{AppState, app};
+//! use ticketflow_core::queue::InProcessQueue;
+//! use ticketflow_core::store::{SqliteStore, TicketStore};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(SqliteStore::connect("sqlite://tickets.db").await?);
+//! store.migrate().await?;
+//! let state = AppState { store, queue: Arc::new(InProcessQueue::new()), relay: None, metrics: None };
+//! poem::Server::new(poem::listener::TcpListener::bind("127.0.0.1:8000")).run(app(state)).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+mod api;
+mod edge;
+mod error;
+pub mod model;
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, Route, get, handler};
+use poem_openapi::OpenApiService;
+use ticketflow_core::processing::OutboxRelay;
+use ticketflow_core::queue::Queue;
+use ticketflow_core::store::TicketStore;
+
+pub use edge::REQUEST_ID_HEADER;
+pub use error::ApiError;
+
+/// The largest request body accepted (larger: 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request id of the request being served (request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// What the API needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Tickets and events.
+    pub store: Arc<dyn TicketStore>,
+    /// Reported by /health.
+    pub queue: Arc<dyn Queue>,
+    /// Woken after a ticket is created or re-queued, so it is published at once.
+    pub relay: Option<OutboxRelay>,
+    /// Renders /metrics (absent: /metrics answers 404).
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The OpenAPI service (for its document).
+pub fn openapi(state: &AppState) -> OpenApiService<api::TicketsApi, ()> {
+    OpenApiService::new(
+        api::TicketsApi {
+            store: state.store.clone(),
+            queue: state.queue.clone(),
+            relay: state.relay.clone(),
+        },
+        "ticketflow",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Customer-support tickets in, researched and reviewed answers out.")
+}
+
+#[handler]
+fn render_metrics(handle: Data<&Option<PrometheusHandle>>) -> poem::Result<poem::Response> {
+    match handle.0 {
+        Some(handle) => Ok(poem::Response::builder()
+            .content_type("text/plain; version=0.0.4")
+            .body(handle.render())),
+        None => Err(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)),
+    }
+}
+
+/// The whole HTTP application: the API, `/openapi.json`, the Swagger UI at `/docs` (assets
+/// embedded: works offline), `/metrics`; every response carries `X-Request-ID`, every error is
+/// JSON.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi(&state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/metrics", get(render_metrics).data(state.metrics.clone()))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .around(edge::edge)
+}

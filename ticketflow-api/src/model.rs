@@ -1,0 +1,206 @@
+//! The HTTP API's request and response bodies (what the OpenAPI document describes).
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use ticketflow_core::store::{Ticket, TicketEvent, TicketStatus};
+use uuid::Uuid;
+
+/// A new ticket.
+#[derive(Debug, Clone, Object)]
+pub struct CreateTicket {
+    /// 1 to 500 characters.
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub subject: String,
+    /// 1 to 10,000 characters.
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    pub body: String,
+    /// 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub customer_id: String,
+    /// Where it came from (default `api`).
+    #[oai(validator(max_length = 50))]
+    pub channel: Option<String>,
+    /// Free-form metadata, stored as given.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The id and status of a created (or re-queued) ticket.
+#[derive(Debug, Clone, Object)]
+pub struct TicketAccepted {
+    /// The ticket's id (the same for a duplicate submission).
+    pub ticket_id: Uuid,
+    /// Its status.
+    pub status: Status,
+}
+
+/// Ticket statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for a worker.
+    Pending,
+    /// A worker holds it.
+    Processing,
+    /// Done; `result` holds the answer.
+    Completed,
+    /// Given up on; `result` holds the error.
+    FailedPermanent,
+    /// Paused for a human decision.
+    AwaitingApproval,
+}
+
+impl From<TicketStatus> for Status {
+    fn from(status: TicketStatus) -> Self {
+        match status {
+            TicketStatus::Pending => Status::Pending,
+            TicketStatus::Processing => Status::Processing,
+            TicketStatus::Completed => Status::Completed,
+            TicketStatus::FailedPermanent => Status::FailedPermanent,
+            TicketStatus::AwaitingApproval => Status::AwaitingApproval,
+        }
+    }
+}
+
+impl From<Status> for TicketStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => TicketStatus::Pending,
+            Status::Processing => TicketStatus::Processing,
+            Status::Completed => TicketStatus::Completed,
+            Status::FailedPermanent => TicketStatus::FailedPermanent,
+            Status::AwaitingApproval => TicketStatus::AwaitingApproval,
+        }
+    }
+}
+
+/// A ticket.
+#[derive(Debug, Clone, Object)]
+pub struct TicketView {
+    /// Id.
+    pub id: Uuid,
+    /// Customer.
+    pub customer_id: String,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// Status.
+    pub status: Status,
+    /// The workflow's result once completed (classification, entities, research, draft, review,
+    /// final_response, engine, tokens), or the error once failed.
+    pub result: Option<serde_json::Value>,
+    /// Failed attempts charged to the retry budget.
+    pub attempt_count: i32,
+    /// Optimistic-lock version.
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Processing first started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Completed or failed for good.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Where it came from.
+    pub channel: String,
+    /// Metadata given at creation.
+    pub metadata: serde_json::Value,
+}
+
+impl From<Ticket> for TicketView {
+    fn from(t: Ticket) -> Self {
+        Self {
+            id: t.id,
+            customer_id: t.customer_id,
+            subject: t.subject,
+            body: t.body,
+            status: t.status.into(),
+            result: t.result,
+            attempt_count: t.attempt_count,
+            version: t.version,
+            created_at: t.created_at,
+            started_at: t.started_at,
+            completed_at: t.completed_at,
+            channel: t.channel,
+            metadata: t.metadata,
+        }
+    }
+}
+
+/// A page of tickets.
+#[derive(Debug, Clone, Object)]
+pub struct TicketList {
+    /// Newest first.
+    pub tickets: Vec<TicketView>,
+    /// Matching tickets in all.
+    pub total: i64,
+    /// The page (1-based).
+    pub page: u32,
+    /// The page size.
+    pub page_size: u32,
+}
+
+/// Something that happened to a ticket.
+#[derive(Debug, Clone, Object)]
+pub struct EventView {
+    /// Id.
+    pub id: Uuid,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// `created`, `status_change`, `step_complete`, `retry`, `error`, ...
+    pub event_type: String,
+    /// The workflow step, for step events.
+    pub step_name: Option<String>,
+    /// Details.
+    pub payload: serde_json::Value,
+    /// The request that led to it.
+    pub request_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TicketEvent> for EventView {
+    fn from(e: TicketEvent) -> Self {
+        Self {
+            id: e.id,
+            ticket_id: e.ticket_id,
+            event_type: e.event_type,
+            step_name: e.step_name,
+            payload: e.payload,
+            request_id: e.request_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// `healthy` or `unhealthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Health {
+    /// Working.
+    Healthy,
+    /// Not working.
+    Unhealthy,
+}
+
+/// The service's health.
+#[derive(Debug, Clone, Object)]
+pub struct HealthView {
+    /// `healthy` only when both the database and the queue are.
+    pub status: Health,
+    /// The database.
+    pub database: Health,
+    /// The queue.
+    pub queue: Health,
+}
+
+/// The one error shape of every 4xx and 5xx response.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code (`validation_error`, `not_found`, ...).
+    pub error: String,
+    /// What went wrong, for humans.
+    pub message: String,
+    /// The offending field or parameter, when there is one.
+    pub field: Option<String>,
+    /// The request id (also in the `X-Request-ID` header).
+    pub request_id: Option<String>,
+}
