@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use poem::listener::TcpListener;
 use ticketflow_api::{AppState, app};
 use ticketflow_core::Workflow;
@@ -33,26 +33,26 @@ enum Command {
     Migrate,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum QueueKind {
-    Quorum,
-    Classic,
-}
-
 #[derive(Debug, clap::Args)]
 struct Settings {
     /// postgres://… (or a Supabase connection string) or sqlite://… (created if missing).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ticketflow.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://ticketflow.db",
+        global = true,
+        hide_env_values = true
+    )]
     database_url: String,
     /// amqp://… ; unset: the embedded mode (in-process queue and workers).
-    #[arg(long, env = "RABBITMQ_URL")]
+    #[arg(long, env = "RABBITMQ_URL", hide_env_values = true)]
     rabbitmq_url: Option<String>,
     /// The RabbitMQ work queue.
     #[arg(long, env = "QUEUE_NAME", default_value = "ticket_processing")]
     queue_name: String,
     /// quorum or classic (changing it needs a new QUEUE_NAME).
-    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value = "quorum")]
-    queue_type: QueueKind,
+    #[arg(long, env = "QUEUE_TYPE", default_value = "quorum")]
+    queue_type: QueueType,
     /// Where the API listens.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
     bind_addr: SocketAddr,
@@ -114,10 +114,7 @@ async fn serve(settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Resul
     let queue: Arc<dyn Queue> = match &settings.rabbitmq_url {
         Some(url) => Arc::new(RabbitQueue::new(RabbitOptions {
             queue: settings.queue_name.clone(),
-            queue_type: match settings.queue_type {
-                QueueKind::Quorum => QueueType::Quorum,
-                QueueKind::Classic => QueueType::Classic,
-            },
+            queue_type: settings.queue_type,
             ..RabbitOptions::new(url)
         })),
         None => Arc::new(InProcessQueue::new()),

@@ -5,8 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::Connection;
+use support::fresh_postgres;
 use ticketflow_core::testing::{FakeLlm, Reply};
+
+mod support;
 
 /// A spawned binary, killed when dropped.
 struct Running {
@@ -99,20 +101,6 @@ fn client() -> reqwest::Client {
 fn temp_sqlite() -> String {
     let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
     format!("sqlite://{}", path.display())
-}
-
-async fn fresh_postgres() -> String {
-    let admin =
-        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin}: {e}"));
-    let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
 
 async fn create(client: &reqwest::Client, base: &str, body: Value, request_id: &str) -> (u16, Value, String) {

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use sqlx::Connection;
 
+mod support;
+
 fn migrate(database_url: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ticketflow-api"))
         .arg("migrate")
@@ -24,17 +26,7 @@ fn assert_ok(output: &std::process::Output) {
 
 #[tokio::test]
 async fn migrates_an_empty_postgres_database() {
-    let admin =
-        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin}: {e}"));
-    let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let url = support::fresh_postgres().await;
     assert_ok(&migrate(&url));
     assert_ok(&migrate(&url));
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use poem::listener::TcpListener;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, get, handler};
@@ -17,28 +17,22 @@ use ticketflow_core::store::{self, TicketStore};
 use ticketflow_core::telemetry::{self, LogFormat};
 use ticketflow_core::{KnowledgeBase, Workflow};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum QueueKind {
-    Quorum,
-    Classic,
-}
-
 /// ticketflow worker: processes queued tickets.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Settings {
     /// postgres://… (or Supabase) — shared with the API.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// amqp://user:pass@host:5672/vhost
-    #[arg(long, env = "RABBITMQ_URL")]
+    #[arg(long, env = "RABBITMQ_URL", hide_env_values = true)]
     rabbitmq_url: String,
     /// The work queue.
     #[arg(long, env = "QUEUE_NAME", default_value = "ticket_processing")]
     queue_name: String,
     /// quorum or classic (must match the API's).
-    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value = "quorum")]
-    queue_type: QueueKind,
+    #[arg(long, env = "QUEUE_TYPE", default_value = "quorum")]
+    queue_type: QueueType,
     /// Tickets processed at once (also the broker prefetch).
     #[arg(long, env = "PREFETCH_COUNT", default_value_t = 8)]
     prefetch_count: usize,
@@ -111,10 +105,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let queue: Arc<dyn Queue> = Arc::new(RabbitQueue::new(RabbitOptions {
         queue: settings.queue_name.clone(),
-        queue_type: match settings.queue_type {
-            QueueKind::Quorum => QueueType::Quorum,
-            QueueKind::Classic => QueueType::Classic,
-        },
+        queue_type: settings.queue_type,
         ..RabbitOptions::new(&settings.rabbitmq_url)
     }));
     let workflow = Workflow::new(

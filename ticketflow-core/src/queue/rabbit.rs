@@ -37,6 +37,17 @@ pub enum QueueType {
     Classic,
 }
 
+impl std::str::FromStr for QueueType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "quorum" => Ok(QueueType::Quorum),
+            "classic" => Ok(QueueType::Classic),
+            other => Err(format!("QUEUE_TYPE must be quorum or classic, got {other:?}")),
+        }
+    }
+}
+
 impl QueueType {
     fn as_str(self) -> &'static str {
         match self {
