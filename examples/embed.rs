@@ -43,6 +43,9 @@ async fn main() -> anyhow::Result<()> {
         queue,
         relay: Some(background.relay().clone()),
         metrics: None,
+        api_keys: Default::default(),
+        create_limit: None,
+        cors_origins: Vec::new(),
     };
     let service = Route::new().at("/hello", get(hello)).nest("/support", app(state));
     println!("listening on http://127.0.0.1:8080 (ticketflow under /support, docs at /support/docs)");

@@ -13,6 +13,7 @@ use ticketflow_core::store::{ListQuery, NewTicket, TicketStore};
 use uuid::Uuid;
 
 use crate::RequestId;
+use crate::access::{ApiKeys, Caller, CreateLimit};
 use crate::error::{ApiError, body};
 use crate::model::{CreateTicket, EventView, Health, HealthView, Status, TicketAccepted, TicketList, TicketView};
 
@@ -21,6 +22,22 @@ pub struct TicketsApi {
     pub(crate) store: Arc<dyn TicketStore>,
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) relay: Option<OutboxRelay>,
+    pub(crate) keys: ApiKeys,
+    pub(crate) create_limit: Option<CreateLimit>,
+}
+
+impl TicketsApi {
+    /// With API keys configured, only a caller with a valid one passes.
+    fn authorize(&self, caller: &Caller) -> Result<(), ApiError> {
+        if self.keys.enabled() && matches!(caller, Caller::Anonymous) {
+            return Err(ApiError::Unauthorized(body(
+                "unauthorized",
+                "a valid API key is required: Authorization: Bearer <key>",
+                Some("Authorization".into()),
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, ApiResponse)]
@@ -69,7 +86,22 @@ impl TicketsApi {
         /// W3C trace context, carried to the worker.
         traceparent: Header<Option<String>>,
         request_id: Data<&RequestId>,
+        caller: Caller,
+        remote: &poem::web::RemoteAddr,
     ) -> Result<Created, ApiError> {
+        self.authorize(&caller)?;
+        if let Some(limit) = &self.create_limit
+            && let Err(wait) = limit.check(&caller.client(remote.as_socket_addr().map(|a| a.ip())))
+        {
+            return Err(ApiError::TooManyRequests(
+                body(
+                    "rate_limited",
+                    format!("too many tickets created; retry in {wait} s"),
+                    None,
+                ),
+                wait,
+            ));
+        }
         let Json(ticket) = ticket;
         let new = NewTicket {
             customer_id: ticket.customer_id,
@@ -116,7 +148,9 @@ impl TicketsApi {
         /// Only this customer's tickets.
         #[oai(validator(max_length = 100))]
         customer_id: Query<Option<String>>,
+        caller: Caller,
     ) -> Result<Json<TicketList>, ApiError> {
+        self.authorize(&caller)?;
         let page_result = self
             .store
             .list(&ListQuery {
@@ -136,21 +170,29 @@ impl TicketsApi {
 
     /// Get a ticket, with its result once completed.
     #[oai(path = "/tickets/:id", method = "get", operation_id = "get_ticket")]
-    async fn get_ticket(&self, id: Path<Uuid>) -> Result<Json<TicketView>, ApiError> {
+    async fn get_ticket(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<TicketView>, ApiError> {
+        self.authorize(&caller)?;
         let ticket = self.store.get(id.0).await?.ok_or_else(|| not_found(id.0))?;
         Ok(Json(ticket.into()))
     }
 
     /// A ticket's events, oldest first.
     #[oai(path = "/tickets/:id/events", method = "get", operation_id = "get_ticket_events")]
-    async fn get_ticket_events(&self, id: Path<Uuid>) -> Result<Json<Vec<EventView>>, ApiError> {
+    async fn get_ticket_events(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<Vec<EventView>>, ApiError> {
+        self.authorize(&caller)?;
         let events = self.store.events(id.0).await?;
         Ok(Json(events.into_iter().map(Into::into).collect()))
     }
 
     /// Retry a `failed_permanent` ticket; it resumes from its last checkpoint.
     #[oai(path = "/tickets/:id/retry", method = "post", operation_id = "retry_ticket")]
-    async fn retry_ticket(&self, id: Path<Uuid>, request_id: Data<&RequestId>) -> Result<Accepted, ApiError> {
+    async fn retry_ticket(
+        &self,
+        id: Path<Uuid>,
+        request_id: Data<&RequestId>,
+        caller: Caller,
+    ) -> Result<Accepted, ApiError> {
+        self.authorize(&caller)?;
         let ticket = requeue_failed(self.store.as_ref(), id.0, Some(request_id.0.0.clone())).await?;
         if let Some(relay) = &self.relay {
             relay.wake();

@@ -15,6 +15,9 @@ pub enum ApiError {
     /// Malformed request.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// Missing or invalid API key (when `API_KEYS` is set).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// No such ticket.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -30,6 +33,9 @@ pub enum ApiError {
     /// A field or parameter is missing or invalid.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many tickets created by this client; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// The database is unavailable.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),

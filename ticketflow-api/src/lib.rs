@@ -10,13 +10,22 @@
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(SqliteStore::connect("sqlite://tickets.db").await?);
 //! store.migrate().await?;
-//! let state = AppState { store, queue: Arc::new(InProcessQueue::new()), relay: None, metrics: None };
+//! let state = AppState {
+//!     store,
+//!     queue: Arc::new(InProcessQueue::new()),
+//!     relay: None,
+//!     metrics: None,
+//!     api_keys: Default::default(),
+//!     create_limit: None,
+//!     cors_origins: Vec::new(),
+//! };
 //! poem::Server::new(poem::listener::TcpListener::bind("127.0.0.1:8000")).run(app(state)).await?;
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+mod access;
 mod api;
 mod edge;
 mod error;
@@ -32,6 +41,7 @@ use ticketflow_core::processing::OutboxRelay;
 use ticketflow_core::queue::Queue;
 use ticketflow_core::store::TicketStore;
 
+pub use access::{ApiKeys, CreateLimit};
 pub use edge::REQUEST_ID_HEADER;
 pub use error::ApiError;
 
@@ -53,6 +63,12 @@ pub struct AppState {
     pub relay: Option<OutboxRelay>,
     /// Renders /metrics (absent: /metrics answers 404).
     pub metrics: Option<PrometheusHandle>,
+    /// Bearer keys required on the ticket operations (`API_KEYS`; empty: open).
+    pub api_keys: ApiKeys,
+    /// Per-client limit on ticket creation (`RATE_LIMIT_PER_MINUTE`; `None`: unlimited).
+    pub create_limit: Option<CreateLimit>,
+    /// Origins allowed by CORS (`CORS_ORIGINS`; empty: no CORS headers).
+    pub cors_origins: Vec<String>,
 }
 
 /// The OpenAPI service (for its document).
@@ -62,6 +78,8 @@ pub fn openapi(state: &AppState) -> OpenApiService<api::TicketsApi, ()> {
             store: state.store.clone(),
             queue: state.queue.clone(),
             relay: state.relay.clone(),
+            keys: state.api_keys.clone(),
+            create_limit: state.create_limit.clone(),
         },
         "ticketflow",
         env!("CARGO_PKG_VERSION"),
@@ -86,10 +104,18 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi(&state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let cors = (!state.cors_origins.is_empty()).then(|| {
+        poem::middleware::Cors::new()
+            .allow_origins(state.cors_origins.iter().map(String::as_str))
+            .allow_headers(["authorization", "content-type", "idempotency-key", "x-request-id"])
+            .expose_headers(["x-request-id", "retry-after"])
+    });
     Route::new()
         .at("/metrics", get(render_metrics).data(state.metrics.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .data(state.api_keys.clone())
+        .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(edge::edge)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use poem::listener::TcpListener;
-use ticketflow_api::{AppState, app};
+use ticketflow_api::{ApiKeys, AppState, CreateLimit, app};
 use ticketflow_core::Workflow;
 use ticketflow_core::processing::{Background, Processor, ProcessorConfig, default_worker_id, shutdown_signal};
 use ticketflow_core::queue::{InProcessQueue, Queue, QueueType, RabbitOptions, RabbitQueue};
@@ -74,6 +74,15 @@ struct Settings {
     /// json or pretty.
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     log_format: LogFormat,
+    /// Comma-separated bearer keys required on the ticket routes (unset: open).
+    #[arg(long, env = "API_KEYS", hide_env_values = true)]
+    api_keys: Option<String>,
+    /// Ticket creations allowed per client (API key, else IP) per minute (unset: unlimited).
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE")]
+    rate_limit_per_minute: Option<std::num::NonZeroU32>,
+    /// Comma-separated origins allowed by CORS (unset: no CORS).
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
 }
 
 impl Settings {
@@ -92,12 +101,20 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging(cli.settings.log_format);
     let settings = cli.settings;
-    let store = store::connect(&settings.database_url)
-        .await
-        .context("cannot open the database (DATABASE_URL)")?;
+    let store = store::connect(&settings.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database (DATABASE_URL={})",
+            store::redact_url(&settings.database_url)
+        )
+    })?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            store.migrate().await.context("migration failed")?;
+            store.migrate().await.with_context(|| {
+                format!(
+                    "migration failed (DATABASE_URL={})",
+                    store::redact_url(&settings.database_url)
+                )
+            })?;
             println!("migrations applied");
             Ok(())
         }
@@ -108,7 +125,12 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Result<()> {
     let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
     if settings.auto_migrate {
-        store.migrate().await.context("migration failed")?;
+        store.migrate().await.with_context(|| {
+            format!(
+                "migration failed (DATABASE_URL={})",
+                store::redact_url(&settings.database_url)
+            )
+        })?;
     }
     let embedded = settings.rabbitmq_url.is_none();
     let queue: Arc<dyn Queue> = match &settings.rabbitmq_url {
@@ -135,6 +157,14 @@ async fn serve(settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Resul
         queue,
         relay: Some(background.relay().clone()),
         metrics: Some(metrics),
+        api_keys: ApiKeys::parse(settings.api_keys.as_deref().unwrap_or("")),
+        create_limit: settings.rate_limit_per_minute.map(CreateLimit::per_minute),
+        cors_origins: settings
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
     };
     let listener = TcpListener::bind(settings.bind_addr);
     let mode = if embedded {

@@ -1,107 +1,12 @@
 //! End to end: the real binaries on free ports, driven over HTTP, in both modes.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::fresh_postgres;
+use support::{client, free_port, fresh_postgres, spawn, temp_sqlite, worker_binary};
 use ticketflow_core::testing::{FakeLlm, Reply};
 
 mod support;
-
-/// A spawned binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    /// Sends SIGTERM and waits for a clean exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "did not exit within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn worker_binary() -> std::path::PathBuf {
-    let api = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ticketflow-api"));
-    let worker = api.with_file_name("ticketflow-worker");
-    assert!(
-        worker.exists(),
-        "{} is missing: run the tests for the whole workspace (scripts/test) or `cargo build -p ticketflow-worker`",
-        worker.display()
-    );
-    worker
-}
-
-async fn spawn(binary: &std::path::Path, env: &[(&str, String)], health_port: u16) -> Running {
-    let mut command = Command::new(binary);
-    command
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RABBITMQ_URL")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let running = Running {
-        child: command.spawn().expect("spawn binary"),
-        base: format!("http://127.0.0.1:{health_port}"),
-    };
-    let client = client();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(format!("{}/health", running.base)).send().await
-            && response.status().is_success()
-        {
-            return running;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} did not become healthy",
-            binary.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-fn temp_sqlite() -> String {
-    let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
-    format!("sqlite://{}", path.display())
-}
 
 async fn create(client: &reqwest::Client, base: &str, body: Value, request_id: &str) -> (u16, Value, String) {
     let response = client

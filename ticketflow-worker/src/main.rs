@@ -97,11 +97,19 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
     telemetry::init_logging(settings.log_format);
     let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
-    let store = store::connect(&settings.database_url)
-        .await
-        .context("cannot open the database (DATABASE_URL)")?;
+    let store = store::connect(&settings.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database (DATABASE_URL={})",
+            store::redact_url(&settings.database_url)
+        )
+    })?;
     if settings.auto_migrate {
-        store.migrate().await.context("migration failed")?;
+        store.migrate().await.with_context(|| {
+            format!(
+                "migration failed (DATABASE_URL={})",
+                store::redact_url(&settings.database_url)
+            )
+        })?;
     }
     let queue: Arc<dyn Queue> = Arc::new(RabbitQueue::new(RabbitOptions {
         queue: settings.queue_name.clone(),

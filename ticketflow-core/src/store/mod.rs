@@ -159,6 +159,28 @@ pub struct Backlog {
     pub outbox_lag_seconds: f64,
 }
 
+/// A connection string safe to print: the password (and any `password=` query parameter)
+/// replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(start) = out.find("password=") {
+        let value_start = start + "password=".len();
+        let value_end = out[value_start..].find('&').map_or(out.len(), |i| value_start + i);
+        out.replace_range(value_start..value_end, "***");
+    }
+    out
+}
+
 /// Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite://…` (a path, created if
 /// missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn TicketStore>, StoreError> {
@@ -171,5 +193,28 @@ pub async fn connect(url: &str) -> Result<Arc<dyn TicketStore>, StoreError> {
             field: "DATABASE_URL",
             message: "must start with postgres://, postgresql:// or sqlite:".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=secret&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact_url("sqlite://ticketflow.db"), "sqlite://ticketflow.db");
+        assert_eq!(redact_url("postgres://u:p@ss:w@rd@h/db"), "postgres://u:***@h/db");
     }
 }
