@@ -17,8 +17,12 @@ use ticketflow_core::telemetry::{self, LogFormat};
 
 /// ticketflow API: customer-support tickets in, researched and reviewed answers out.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Cli {
+    /// A TOML file of settings (same names as the environment variables); the environment
+    /// and flags override it.
+    #[arg(long, env = "TICKETFLOW_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -98,7 +102,9 @@ impl Settings {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
+        .map_err(anyhow::Error::msg)?;
+    let cli = Cli::parse_from(args);
     telemetry::init_logging(cli.settings.log_format);
     let settings = cli.settings;
     let store = store::connect(&settings.database_url).await.with_context(|| {

@@ -26,6 +26,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod config_file;
 mod engine;
 mod history;
 mod kb;

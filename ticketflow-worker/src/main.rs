@@ -19,8 +19,12 @@ use ticketflow_core::{KnowledgeBase, Workflow};
 
 /// ticketflow worker: processes queued tickets.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Settings {
+    /// A TOML file of settings (same names as the environment variables); the environment
+    /// and flags override it.
+    #[arg(long, env = "TICKETFLOW_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     /// postgres://… (or Supabase) — shared with the API.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
@@ -94,7 +98,9 @@ fn render_metrics(probes: Data<&Probes>) -> poem::Response {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::parse();
+    let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
+        .map_err(anyhow::Error::msg)?;
+    let settings = Settings::parse_from(args);
     telemetry::init_logging(settings.log_format);
     let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
     let store = store::connect(&settings.database_url).await.with_context(|| {
