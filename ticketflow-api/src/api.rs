@@ -111,7 +111,10 @@ impl TicketsApi {
             metadata: ticket.metadata.unwrap_or(serde_json::Value::Null),
             idempotency_key: idempotency_key.0,
             request_id: Some(request_id.0.0.clone()),
-            traceparent: traceparent.0.filter(|t| t.len() <= 128),
+            // This request's span, so the worker's spans join the same trace; without
+            // OpenTelemetry, the caller's header is passed on as is.
+            traceparent: ticketflow_core::tracing_context::current_traceparent()
+                .or_else(|| traceparent.0.filter(|t| t.len() <= 128)),
         };
         let (ticket, created) = self.store.create(new).await?;
         if created {

@@ -46,6 +46,9 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
         }
     };
     let span = tracing::info_span!("http", request_id = %id, method = %method, path = %req.uri().path());
+    // A caller's trace continues here; the ticket's worker spans continue it further.
+    let incoming = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    ticketflow_core::tracing_context::set_parent(&span, incoming);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let (mut response, route) = match result {

@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
         .map_err(anyhow::Error::msg)?;
     let cli = Cli::parse_from(args);
-    telemetry::init_logging(cli.settings.log_format);
+    let tracer = telemetry::init_logging(cli.settings.log_format, "ticketflow-api");
     let settings = cli.settings;
     let store = store::connect(&settings.database_url).await.with_context(|| {
         format!(
@@ -113,7 +113,15 @@ async fn main() -> anyhow::Result<()> {
             store::redact_url(&settings.database_url)
         )
     })?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let outcome = run(cli.command.unwrap_or(Command::Serve), settings, store).await;
+    if let Some(tracer) = tracer {
+        let _ = tracer.shutdown();
+    }
+    outcome
+}
+
+async fn run(command: Command, settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Result<()> {
+    match command {
         Command::Migrate => {
             store.migrate().await.with_context(|| {
                 format!(

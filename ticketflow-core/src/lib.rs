@@ -43,6 +43,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod ticket;
+pub mod tracing_context;
 mod workflow;
 
 pub use engine::{Engine, EngineError, Opinion, Produced};

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use metrics_exporter_prometheus::PrometheusHandle as MetricsHandle;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::Queue;
@@ -37,17 +38,48 @@ impl FromStr for LogFormat {
 }
 
 /// Installs the global `tracing` subscriber: `RUST_LOG` filters (default `info`), spans' fields
-/// (request_id, ticket_id) are included in every line. Does nothing if one is installed.
-pub fn init_logging(format: LogFormat) {
+/// (request_id, ticket_id) are included in every line. When `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// set, spans are also exported over OTLP/HTTP as `service_name`; the returned provider must be
+/// shut down before exit to flush them. Does nothing if a subscriber is installed.
+pub fn init_logging(format: LogFormat, service_name: &'static str) -> Option<SdkTracerProvider> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt.json().with_current_span(true).with_span_list(false).boxed(),
+        LogFormat::Pretty => fmt.boxed(),
     };
+    let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|_| {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| eprintln!("OpenTelemetry export disabled: {e}"))
+            .ok()?;
+        Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name(service_name)
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let otel = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(p.tracer(service_name))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    provider
 }
 
 /// Installs the global Prometheus recorder and returns the handle that renders `/metrics`.

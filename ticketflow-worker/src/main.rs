@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
         .map_err(anyhow::Error::msg)?;
     let settings = Settings::parse_from(args);
-    telemetry::init_logging(settings.log_format);
+    let tracer = telemetry::init_logging(settings.log_format, "ticketflow-worker");
     let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
     let store = store::connect(&settings.database_url).await.with_context(|| {
         format!(
@@ -156,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
         .await
     {
         tracing::warn!("grace period over; unfinished tickets go back to the queue and resume elsewhere");
+    }
+    if let Some(tracer) = tracer {
+        let _ = tracer.shutdown();
     }
     Ok(())
 }

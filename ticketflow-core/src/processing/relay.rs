@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::pause;
 use crate::queue::{Queue, TicketMessage};
 use crate::store::TicketStore;
+use crate::tracing_context;
+use tracing::Instrument;
 
 /// Publishes the outbox.
 #[derive(Clone)]
@@ -54,13 +56,19 @@ impl OutboxRelay {
         let mut sent = Vec::with_capacity(due.len());
         let mut failure = None;
         for row in &due {
+            // The publish is a span of the trace the ticket's request started; the message
+            // carries this span's context on to the worker.
+            let span = tracing::info_span!("outbox.publish", ticket_id = %row.ticket_id, outbox_id = row.id);
+            tracing_context::set_parent(&span, row.traceparent.as_deref());
             let message = TicketMessage {
                 ticket_id: row.ticket_id,
                 request_id: row.request_id.clone(),
-                traceparent: row.traceparent.clone(),
+                traceparent: span
+                    .in_scope(tracing_context::current_traceparent)
+                    .or_else(|| row.traceparent.clone()),
                 attempt: u32::try_from(row.attempt).unwrap_or(0),
             };
-            match self.queue.publish(&message).await {
+            match self.queue.publish(&message).instrument(span).await {
                 Ok(()) => sent.push(row.id),
                 Err(error) => {
                     // The rest stay claimed and come due again after the visibility timeout.

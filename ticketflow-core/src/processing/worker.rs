@@ -104,7 +104,8 @@ async fn handle(processor: &Processor, delivery: Delivery) {
         }
     };
     // Every log line of this ticket's processing carries its id and request id.
-    let span = tracing::info_span!("ticket", ticket_id = %message.ticket_id, request_id = ?message.request_id);
+    let span = tracing::info_span!("queue.process", ticket_id = %message.ticket_id, request_id = ?message.request_id);
+    crate::tracing_context::set_parent(&span, message.traceparent.as_deref());
     let settled = match processor.process(&message).instrument(span).await {
         Ok(outcome) => {
             if !matches!(outcome, Processed::Skipped(_)) {

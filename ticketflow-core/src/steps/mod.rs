@@ -39,3 +39,29 @@ use crate::EngineError;
 fn engine_error(error: EngineError) -> NodeError {
     NodeError::new(error)
 }
+
+/// A span for a step's engine call; [`record_engine`] fills in which engine answered.
+fn step_span(step: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "step",
+        step,
+        engine = tracing::field::Empty,
+        model = tracing::field::Empty,
+        fallback = tracing::field::Empty,
+        prompt_tokens = tracing::field::Empty,
+        completion_tokens = tracing::field::Empty,
+    )
+}
+
+/// Records the engine, model and tokens of a step on its span (OpenTelemetry attributes).
+fn record_engine(span: &tracing::Span, used: &crate::EngineUse) {
+    span.record("engine", used.engine.as_str());
+    if let Some(model) = &used.model {
+        span.record("model", model.as_str());
+    }
+    span.record("fallback", used.fallback);
+    if let Some(tokens) = used.tokens {
+        span.record("prompt_tokens", tokens.prompt);
+        span.record("completion_tokens", tokens.completion);
+    }
+}

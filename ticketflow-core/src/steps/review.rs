@@ -3,8 +3,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ticketflow_graph::{Node, NodeContext, NodeError, NodeOutput};
 
-use super::{engine_error, names};
+use super::{engine_error, names, record_engine, step_span};
 use crate::{Engine, Review, TicketState, Verdict, policy};
+use tracing::Instrument;
 
 /// How many times review may send a draft back before the best one is finalized anyway.
 pub const MAX_REVISIONS: u32 = 2;
@@ -20,7 +21,14 @@ impl Node<TicketState> for ReviewDraft {
             return Err(NodeError::new("review ran before any draft was written"));
         };
         let mut notes = policy::check(&state, &draft.text);
-        let opinion = self.0.review(&state, &draft).await.map_err(engine_error)?;
+        let span = step_span(names::REVIEW);
+        let opinion = self
+            .0
+            .review(&state, &draft)
+            .instrument(span.clone())
+            .await
+            .map_err(engine_error)?;
+        record_engine(&span, &opinion.engine);
         notes.extend(opinion.value.notes);
         state.record_engine(names::REVIEW, opinion.engine);
         state.reviewed_drafts.push((draft.clone(), notes.len()));

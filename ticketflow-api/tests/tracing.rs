@@ -1,0 +1,143 @@
+//! One OpenTelemetry trace from `POST /tickets`, through the outbox relay and the queue, to
+//! the last workflow step, collected with the SDK's in-memory exporter.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde_json::{Value, json};
+use ticketflow_api::{AppState, app};
+use ticketflow_core::Workflow;
+use ticketflow_core::processing::{Background, Processor, ProcessorConfig};
+use ticketflow_core::queue::{InProcessQueue, Queue};
+use ticketflow_core::store::{SqliteStore, TicketStore};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    tracing::subscriber::set_global_default(subscriber).expect("this test process's only subscriber");
+
+    let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
+    let store: Arc<dyn TicketStore> = Arc::new(
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(InProcessQueue::new());
+    let processor = Processor::new(store.clone(), Workflow::offline().unwrap(), ProcessorConfig::default());
+    let background = Background::start(store.clone(), queue.clone(), Some(processor), 2);
+    let state = AppState {
+        store,
+        queue,
+        relay: Some(background.relay().clone()),
+        metrics: None,
+        api_keys: Default::default(),
+        create_limit: None,
+        cors_origins: Vec::new(),
+    };
+    let port = support::free_port();
+    let server =
+        tokio::spawn(poem::Server::new(poem::listener::TcpListener::bind(format!("127.0.0.1:{port}"))).run(app(state)));
+    let client = support::client();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut created = None;
+    for _ in 0..50 {
+        if let Ok(response) = client
+            .post(format!("{base}/tickets"))
+            .json(
+                &json!({ "subject": "Charged twice", "body": "Order ORD-55812 was billed twice.", "customer_id": "c" }),
+            )
+            .send()
+            .await
+        {
+            created = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = created.expect("API reachable")["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..200 {
+        let ticket: Value = client
+            .get(format!("{base}/tickets/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ticket["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(background.stop(Duration::from_secs(10)).await);
+    server.abort();
+    provider.force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let post = spans
+        .iter()
+        .find(|s| s.name == "http" && attribute(s, "method").as_deref() == Some("POST"))
+        .expect("a span for the POST");
+    let trace = post.span_context.trace_id();
+    let in_trace = |name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.name == name && s.span_context.trace_id() == trace)
+            .count()
+    };
+    assert_eq!(
+        in_trace("outbox.publish"),
+        1,
+        "the relay's publish joins the request's trace"
+    );
+    assert_eq!(
+        in_trace("queue.process"),
+        1,
+        "the worker's processing joins it across the queue"
+    );
+    let steps: Vec<String> = spans
+        .iter()
+        .filter(|s| s.name == "graph.node" && s.span_context.trace_id() == trace)
+        .filter_map(|s| attribute(s, "node"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["classify", "extract", "research", "draft", "review", "finalize"],
+        "every step, in one trace"
+    );
+    let classify = spans
+        .iter()
+        .find(|s| {
+            s.name == "step"
+                && s.span_context.trace_id() == trace
+                && attribute(s, "step").as_deref() == Some("classify")
+        })
+        .expect("the classify step's engine span");
+    assert_eq!(
+        attribute(classify, "engine").as_deref(),
+        Some("offline"),
+        "engine recorded as an attribute"
+    );
+}
