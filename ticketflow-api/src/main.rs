@@ -102,6 +102,7 @@ impl Settings {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    telemetry::install_crypto_provider();
     let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
         .map_err(anyhow::Error::msg)?;
     let cli = Cli::parse_from(args);

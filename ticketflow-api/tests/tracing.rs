@@ -141,3 +141,53 @@ async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
         "engine recorded as an attribute"
     );
 }
+
+/// The binary exports its spans over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set: a
+/// loopback stand-in collector (a plain TCP server on its own thread) receives them, flushed at
+/// shutdown.
+#[tokio::test]
+async fn the_binary_exports_spans_over_otlp() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let received = Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let collector_port = listener.local_addr().unwrap().port();
+    let count = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buffer = vec![0u8; 64 * 1024];
+            let read = stream.read(&mut buffer).unwrap_or(0);
+            if String::from_utf8_lossy(&buffer[..read]).starts_with("POST /v1/traces") {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let port = support::free_port();
+    let api = support::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_ticketflow-api")),
+        &[
+            ("DATABASE_URL", support::temp_sqlite()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{collector_port}"),
+            ),
+        ],
+        port,
+    )
+    .await;
+    let client = support::client();
+    let response = client
+        .post(format!("{}/tickets", api.base))
+        .json(&json!({ "subject": "Traced", "body": "Please trace me", "customer_id": "c" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(api.terminate().success());
+    assert!(received.load(Ordering::SeqCst) > 0, "the collector received spans");
+}

@@ -37,6 +37,13 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Installs rustls' ring crypto provider as the process default, if none is installed yet. Every
+/// HTTPS client in the process (the LLM client, the OTLP exporter, sqlx and lapin over TLS)
+/// needs one: ring is the only TLS backend compiled in.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Installs the global `tracing` subscriber: `RUST_LOG` filters (default `info`), spans' fields
 /// (request_id, ticket_id) are included in every line. When `OTEL_EXPORTER_OTLP_ENDPOINT` is
 /// set, spans are also exported over OTLP/HTTP as `service_name`; the returned provider must be
@@ -54,6 +61,7 @@ pub fn init_logging(format: LogFormat, service_name: &'static str) -> Option<Sdk
         LogFormat::Pretty => fmt.boxed(),
     };
     let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|_| {
+        install_crypto_provider();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()

@@ -98,6 +98,7 @@ fn render_metrics(probes: Data<&Probes>) -> poem::Response {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    telemetry::install_crypto_provider();
     let args = ticketflow_core::config_file::args_with_config_file(std::env::args_os().collect())
         .map_err(anyhow::Error::msg)?;
     let settings = Settings::parse_from(args);

@@ -102,7 +102,7 @@ fn engine_error(error: OpenAIError) -> EngineError {
 impl LlmEngine {
     /// Builds the engine. Installs rustls' ring crypto provider if none is installed yet.
     pub fn new(config: LlmConfig) -> Result<Self, EngineError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::telemetry::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
