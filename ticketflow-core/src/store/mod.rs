@@ -181,11 +181,37 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Options for a PostgreSQL URL. A transaction pooler (Supabase's port 6543, or a URL marked
+/// `pgbouncer=true`, which is removed) cannot keep prepared statements: caching is turned off.
+fn pg_options_for(url: &str) -> (String, PgOptions) {
+    let mut options = PgOptions::default();
+    let mut url = url.to_owned();
+    for marker in ["?pgbouncer=true&", "&pgbouncer=true", "?pgbouncer=true"] {
+        if let Some(at) = url.find(marker) {
+            let keep = if marker.ends_with('&') { "?" } else { "" };
+            url.replace_range(at..at + marker.len(), keep);
+            options.statement_cache = false;
+        }
+    }
+    let authority = url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    if authority.rsplit('@').next().is_some_and(|host| host.ends_with(":6543")) {
+        options.statement_cache = false;
+    }
+    (url, options)
+}
+
 /// Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite://…` (a path, created if
 /// missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn TicketStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, PgOptions::default()).await?))
+        let (url, options) = pg_options_for(url);
+        Ok(Arc::new(PgStore::connect(&url, options).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {
@@ -199,6 +225,22 @@ pub async fn connect(url: &str) -> Result<Arc<dyn TicketStore>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn transaction_poolers_turn_statement_caching_off() {
+        let (url, o) = super::pg_options_for("postgres://u:p@h:5432/db");
+        assert!(o.statement_cache);
+        assert_eq!(url, "postgres://u:p@h:5432/db");
+        let (url, o) = super::pg_options_for("postgres://u:p@pooler.supabase.com:6543/postgres?sslmode=require");
+        assert!(!o.statement_cache);
+        assert_eq!(url, "postgres://u:p@pooler.supabase.com:6543/postgres?sslmode=require");
+        let (url, o) = super::pg_options_for("postgres://u:p@h:5432/db?pgbouncer=true&sslmode=require");
+        assert!(!o.statement_cache);
+        assert_eq!(url, "postgres://u:p@h:5432/db?sslmode=require");
+        let (url, o) = super::pg_options_for("postgres://u:p@h/db?sslmode=require&pgbouncer=true");
+        assert!(!o.statement_cache);
+        assert_eq!(url, "postgres://u:p@h/db?sslmode=require");
+    }
 
     #[test]
     fn passwords_are_redacted() {
