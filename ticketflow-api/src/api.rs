@@ -154,6 +154,13 @@ impl TicketsApi {
         caller: Caller,
     ) -> Result<Json<TicketList>, ApiError> {
         self.authorize(&caller)?;
+        if customer_id.0.as_deref().is_some_and(|c| c.contains('\0')) {
+            return Err(ApiError::Unprocessable(body(
+                "validation_error",
+                "`customer_id` must not contain NUL characters",
+                Some("customer_id".into()),
+            )));
+        }
         let page_result = self
             .store
             .list(&ListQuery {

@@ -117,5 +117,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .data(state.api_keys.clone())
         .with_if(cors.is_some(), cors.unwrap_or_default())
+        // A panic becomes a 500 that still passes through `edge` (JSON body, request id).
+        .with(poem::middleware::CatchPanic::new())
         .around(edge::edge)
 }

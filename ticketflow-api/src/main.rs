@@ -69,9 +69,12 @@ struct Settings {
     /// Embedded mode: this process's worker id (default host name and pid).
     #[arg(long, env = "WORKER_ID")]
     worker_id: Option<String>,
-    /// Seconds a claimed ticket stays leased without a heartbeat.
-    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30)]
+    /// Seconds a claimed ticket stays leased without a heartbeat (1 to 3600).
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_seconds: u64,
+    /// Checkpoints kept per ticket once it completes (unset: the whole history is kept).
+    #[arg(long, env = "CHECKPOINT_RETENTION")]
+    checkpoint_retention: Option<usize>,
     /// Apply migrations at start-up.
     #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     auto_migrate: bool,
@@ -95,6 +98,7 @@ impl Settings {
             worker_id: self.worker_id.clone().unwrap_or_else(default_worker_id),
             lease: Duration::from_secs(self.lease_seconds.max(1)),
             max_retries: self.max_retries,
+            retain_checkpoints: self.checkpoint_retention,
             ..ProcessorConfig::default()
         }
     }

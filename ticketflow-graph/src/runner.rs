@@ -358,7 +358,10 @@ impl<'g, S: State> Runner<'g, S> {
         }
         self.flush(&mut writes).await?;
         if let (Some(checkpointer), Some(keep)) = (&self.checkpointer, self.retain) {
-            checkpointer.prune(&cur.thread, keep).await?;
+            // The run is complete and durable; failing to trim its history must not undo that.
+            if let Err(error) = checkpointer.prune(&cur.thread, keep).await {
+                tracing::warn!(thread_id = &*cur.thread, %error, "pruning checkpoint history failed");
+            }
         }
         self.emit(|| Event::Finished {
             thread_id: &cur.thread,

@@ -46,9 +46,12 @@ struct Settings {
     /// This worker's id (default host name and pid).
     #[arg(long, env = "WORKER_ID")]
     worker_id: Option<String>,
-    /// Seconds a claimed ticket stays leased without a heartbeat.
-    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30)]
+    /// Seconds a claimed ticket stays leased without a heartbeat (1 to 3600).
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_seconds: u64,
+    /// Checkpoints kept per ticket once it completes (unset: the whole history is kept).
+    #[arg(long, env = "CHECKPOINT_RETENTION")]
+    checkpoint_retention: Option<usize>,
     /// Where /metrics and /health listen.
     #[arg(long, env = "WORKER_BIND_ADDR", default_value = "127.0.0.1:9100")]
     worker_bind_addr: SocketAddr,
@@ -132,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
         worker_id: settings.worker_id.clone().unwrap_or_else(default_worker_id),
         lease: Duration::from_secs(settings.lease_seconds.max(1)),
         max_retries: settings.max_retries,
+        retain_checkpoints: settings.checkpoint_retention,
         ..ProcessorConfig::default()
     };
     tracing::info!(worker_id = %config.worker_id, queue = %settings.queue_name, "worker starting");

@@ -326,21 +326,45 @@ impl Processor {
     }
 
     async fn release(&self, fence: Fence, reason: &str) -> Result<Processed, ProcessError> {
-        self.store
-            .release(fence, reason, self.config.infrastructure_pause)
+        let pause = self.config.infrastructure_pause;
+        self.while_unavailable(|| self.store.release(fence, reason, pause))
             .await?;
         Ok(Processed::Released)
     }
 
     /// Applies the final transition, guarded by the version the claim left.
     async fn settle(&self, ticket: &Ticket, change: Transition, done: Processed) -> Result<Processed, ProcessError> {
-        match self.store.transition(ticket.id, ticket.version, change).await {
+        let outcome = self
+            .while_unavailable(|| self.store.transition(ticket.id, ticket.version, change.clone()))
+            .await;
+        match outcome {
             Ok(_) => Ok(done),
             Err(StoreError::Conflict { message, .. }) => {
                 tracing::warn!(ticket_id = %ticket.id, %message, "ticket changed under this run: result discarded");
                 Ok(Processed::Superseded)
             }
             Err(other) => Err(ProcessError(other)),
+        }
+    }
+
+    /// Retries a final write while the database is unavailable, for up to the lease (the
+    /// heartbeat keeps renewing it meanwhile, whenever the database answers): the run's
+    /// outcome is in memory, and writing it beats redoing the run.
+    async fn while_unavailable<'a, T, Fut>(&'a self, mut write: impl FnMut() -> Fut) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, StoreError>> + 'a,
+    {
+        let deadline = std::time::Instant::now() + self.config.lease;
+        let mut pause = self.config.infrastructure_pause;
+        loop {
+            match write().await {
+                Err(StoreError::Unavailable(error)) if std::time::Instant::now() + pause < deadline => {
+                    tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "database unavailable; retrying the write");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
         }
     }
 }

@@ -62,15 +62,21 @@ impl Worker {
             loop {
                 while in_flight.try_join_next().is_some() {}
                 let permit = tokio::select! {
-                    () = shutdown.cancelled() => break 'subscribe,
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break 'subscribe,
+                    () = shutdown.cancelled() => None,
+                    permit = permits.clone().acquire_owned() => permit.ok(),
+                };
+                let delivery = match permit {
+                    None => None,
+                    Some(permit) => tokio::select! {
+                        () = shutdown.cancelled() => None,
+                        delivery = subscription.next() => Some((permit, delivery)),
                     },
                 };
-                let delivery = tokio::select! {
-                    () = shutdown.cancelled() => break 'subscribe,
-                    delivery = subscription.next() => delivery,
+                let Some((permit, delivery)) = delivery else {
+                    // Shutting down: the tickets in flight finish while the channel (owned by
+                    // the subscription) stays open, so their acks still count.
+                    while in_flight.join_next().await.is_some() {}
+                    break 'subscribe;
                 };
                 let Some(delivery) = delivery else {
                     tracing::warn!("subscription ended; resubscribing");
@@ -80,8 +86,9 @@ impl Worker {
                     continue 'subscribe;
                 };
                 let processor = self.processor.clone();
+                let shutdown = shutdown.clone();
                 in_flight.spawn(async move {
-                    handle(&processor, delivery).await;
+                    handle(&processor, delivery, &shutdown).await;
                     drop(permit);
                 });
             }
@@ -91,8 +98,10 @@ impl Worker {
 }
 
 /// Processes one delivery and settles it: acknowledged once the outcome is recorded,
-/// dead-lettered if malformed, requeued after a pause if the database is down.
-async fn handle(processor: &Processor, delivery: Delivery) {
+/// dead-lettered if malformed (or if processing panicked). While the database is down the
+/// delivery is held and processing retried with backoff — never requeued, which would burn the
+/// queue's delivery limit — so the worker in effect pauses until the database is back.
+async fn handle(processor: &Processor, delivery: Delivery, shutdown: &CancellationToken) {
     let message = match delivery.message {
         Ok(message) => message,
         Err(malformed) => {
@@ -106,17 +115,31 @@ async fn handle(processor: &Processor, delivery: Delivery) {
     // Every log line of this ticket's processing carries its id and request id.
     let span = tracing::info_span!("queue.process", ticket_id = %message.ticket_id, request_id = ?message.request_id);
     crate::tracing_context::set_parent(&span, message.traceparent.as_deref());
-    let settled = match processor.process(&message).instrument(span).await {
-        Ok(outcome) => {
-            if !matches!(outcome, Processed::Skipped(_)) {
-                tracing::info!(ticket_id = %message.ticket_id, ?outcome, "ticket processed");
+    let mut pause = processor.config().infrastructure_pause;
+    let settled = loop {
+        let attempt = std::panic::AssertUnwindSafe(processor.process(&message).instrument(span.clone()));
+        match futures::FutureExt::catch_unwind(attempt).await {
+            Ok(Ok(outcome)) => {
+                if !matches!(outcome, Processed::Skipped(_)) {
+                    tracing::info!(ticket_id = %message.ticket_id, ?outcome, "ticket processed");
+                }
+                break delivery.settle.ack().await;
             }
-            delivery.settle.ack().await
-        }
-        Err(error) => {
-            tracing::warn!(ticket_id = %message.ticket_id, %error, "database unavailable; message requeued after a pause");
-            tokio::time::sleep(processor.config().infrastructure_pause).await;
-            delivery.settle.requeue().await
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    ticket_id = %message.ticket_id, %error, pause_ms = pause.as_millis() as u64,
+                    "database unavailable; holding the message and retrying"
+                );
+                if !super::pause(pause, shutdown).await {
+                    // Shutting down: leave it unacknowledged; the broker redelivers it.
+                    return;
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+            Err(_) => {
+                tracing::error!(ticket_id = %message.ticket_id, "processing panicked: message dead-lettered");
+                break delivery.settle.dead_letter().await;
+            }
         }
     };
     // An ack on a dead channel fails harmlessly: the broker redelivers, and the ticket's state

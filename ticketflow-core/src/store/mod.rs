@@ -63,6 +63,16 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        // SQLSTATE class 22 (data exception: invalid text, NUL bytes, out-of-range values) is
+        // the input's fault, not an outage.
+        if let sqlx::Error::Database(db) = &error
+            && db.code().is_some_and(|code| code.starts_with("22"))
+        {
+            return StoreError::Validation {
+                field: "input",
+                message: db.message().to_owned(),
+            };
+        }
         match error {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
                 StoreError::Corrupt(error.to_string())

@@ -479,7 +479,7 @@ impl TicketStore for SqliteStore {
         let done = sqlx::query(
             "INSERT INTO outbox (ticket_id, available_at, created_at) \
              SELECT t.id, ?1, ?1 FROM tickets t \
-             WHERE (t.status = 'pending' OR (t.status = 'processing' AND t.lease_expires_at < ?1)) \
+             WHERE (t.status = 'pending' OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < ?1))) \
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
                    (o.sent_at IS NULL OR o.sent_at > ?2)) \
              ORDER BY t.created_at LIMIT ?3",
