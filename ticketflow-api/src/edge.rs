@@ -39,6 +39,10 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
         Err(too_large) => {
             let mut response = error_response(too_large);
             response = with_request_id_in_body(response, &id).await;
+            // The rest of the body was not read: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(poem::http::header::CONNECTION, HeaderValue::from_static("close"));
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
@@ -63,7 +67,14 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
         }
     };
     if response.status().as_u16() >= 400 && !is_json(&response) {
+        // A plain-text error from below: same status and headers (`Allow`, ...), JSON body.
+        let headers = response.headers().clone();
         response = error_response(poem::Error::from_status(response.status()));
+        for (name, value) in &headers {
+            if name != poem::http::header::CONTENT_TYPE && name != poem::http::header::CONTENT_LENGTH {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
     }
     if response.status().as_u16() >= 400 {
         response = annotate_error_body(response, &id, route, raw_body.as_deref()).await;

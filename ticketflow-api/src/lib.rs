@@ -116,8 +116,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .data(state.api_keys.clone())
-        .with_if(cors.is_some(), cors.unwrap_or_default())
         // A panic becomes a 500 that still passes through `edge` (JSON body, request id).
         .with(poem::middleware::CatchPanic::new())
         .around(edge::edge)
+        // Outside `edge`, so that error responses (already JSON) carry the CORS headers too.
+        .with_if(cors.is_some(), cors.unwrap_or_default())
 }

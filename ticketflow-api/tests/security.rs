@@ -166,6 +166,16 @@ async fn cors_allows_only_the_configured_origins() {
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
     let denied = preflight("https://evil.example").await.unwrap();
     assert!(denied.headers().get("access-control-allow-origin").is_none());
+    // Error responses carry the CORS headers too, or a browser could not read them.
+    let missing = c
+        .get(format!("{}/tickets/{}", api.base, uuid::Uuid::new_v4()))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(missing.headers().contains_key("x-request-id"));
 }
 
 #[tokio::test]
