@@ -223,14 +223,22 @@ async fn embedded_mode_serves_the_whole_lifecycle() {
         health,
         json!({ "status": "healthy", "database": "healthy", "queue": "healthy" })
     );
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The processed counter is bumped just after the ticket's final write: poll briefly.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("tickets_processed_total{status=\"completed\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(metrics.contains("tickets_created_total"));
     assert!(metrics.contains("tickets_processed_total{status=\"completed\"}"));
     assert!(
