@@ -340,3 +340,41 @@ fn rabbitmqctl(command: &str) {
         .expect("run rabbitmqctl");
     assert!(status.success(), "rabbitmqctl {command} failed");
 }
+
+#[tokio::test]
+async fn nul_characters_in_llm_output_do_not_poison_the_ticket_on_postgres() {
+    let store = postgres_store().await;
+    let fake = FakeLlm::start().await;
+    // A model talked into emitting NUL characters (PostgreSQL cannot store them in JSON).
+    fake.script(
+        "classify",
+        [Reply::Json(
+            json!({ "category": "billing", "confidence": 0.9, "rationale": "nul\u{0}here" }),
+        )],
+    );
+    fake.script(
+        "draft",
+        [Reply::Json(json!({ "reply": "Hello,\u{0} thank you for writing about order ORD-55812. I have passed it to our billing specialists, who will look at it within 3 business days.\n\nBest regards,\nNorthwind Support" }))],
+    );
+    let queue: Arc<dyn Queue> = Arc::new(InProcessQueue::new());
+    let pipeline = Pipeline::start(store.clone(), queue, llm_workflow(&fake, 1), fast_config("w1"), 1);
+    let ids = create(store.as_ref(), 1, "nul output").await;
+    pipeline.relay.wake();
+    let tickets = wait_until_final(store.as_ref(), &ids, Duration::from_secs(30)).await;
+    assert_eq!(tickets[0].status, TicketStatus::Completed, "{:?}", tickets[0].result);
+    let reply = tickets[0].result.as_ref().unwrap()["final_response"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!reply.contains('\u{0}') && reply.contains("ORD-55812"), "{reply:?}");
+    assert!(
+        reply.contains("Hello, thank you"),
+        "the scripted reply was used, cleaned: {reply:?}"
+    );
+    let events = store.events(ids[0]).await.unwrap();
+    assert!(
+        !events.iter().any(|e| e.payload.get("released").is_some()),
+        "completed in one run, with no failed checkpoint write"
+    );
+    pipeline.stop().await;
+}

@@ -178,7 +178,14 @@ impl LlmEngine {
                     .increment(u64::from(usage.completion_tokens));
             }
             let message = response.choices.into_iter().next().map(|c| c.message);
-            let content = message.as_ref().and_then(|m| m.content.clone()).unwrap_or_default();
+            // NUL characters (raw or escaped) are dropped: a model can be talked into emitting
+            // them, and PostgreSQL cannot store them in the checkpointed state.
+            let content = message
+                .as_ref()
+                .and_then(|m| m.content.as_deref())
+                .unwrap_or_default()
+                .replace("\\u0000", "")
+                .replace('\0', "");
             let refusal = message.and_then(|m| m.refusal);
             let problem = match (refusal, serde_json::from_str::<T>(&content)) {
                 (Some(refusal), _) => format!("the model refused: {refusal}"),

@@ -82,6 +82,25 @@ pub enum Processed {
 #[error("infrastructure unavailable: {0}")]
 pub struct ProcessError(#[from] pub StoreError);
 
+impl ProcessError {
+    /// True when the database is unreachable (worth waiting for), as opposed to an error that
+    /// retrying will not fix.
+    pub fn is_outage(&self) -> bool {
+        matches!(self.0, StoreError::Unavailable(_))
+    }
+}
+
+/// Removes NUL characters from every string in `value`: an LLM can be talked into emitting
+/// them, and PostgreSQL cannot store them in JSON.
+fn strip_nul(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        serde_json::Value::Object(map) => map.values_mut().for_each(strip_nul),
+        _ => {}
+    }
+}
+
 /// Processes tickets; cheap to clone and share between worker tasks.
 #[derive(Clone)]
 pub struct Processor {
@@ -214,7 +233,8 @@ impl Processor {
         };
         match outcome {
             Ok(Outcome::Finished { state, .. }) => {
-                let result = serde_json::to_value(TicketResult::from_state(&state)).unwrap_or_default();
+                let mut result = serde_json::to_value(TicketResult::from_state(&state)).unwrap_or_default();
+                strip_nul(&mut result);
                 self.settle(
                     &ticket,
                     finish(Transition::to(TicketStatus::Completed).with_result(result)),
@@ -342,6 +362,17 @@ impl Processor {
             Err(StoreError::Conflict { message, .. }) => {
                 tracing::warn!(ticket_id = %ticket.id, %message, "ticket changed under this run: result discarded");
                 Ok(Processed::Superseded)
+            }
+            // The database refused what this run produced (not an outage): fail the ticket
+            // visibly rather than retry a write that cannot succeed.
+            Err(error @ (StoreError::Validation { .. } | StoreError::Corrupt(_))) if done != Processed::Failed => {
+                tracing::error!(ticket_id = %ticket.id, %error, "the outcome could not be stored");
+                let reason = format!("the outcome could not be stored: {error}");
+                let event = NewEvent::new(EventType::Error, json!({ "error": reason }));
+                let change = Transition::to(TicketStatus::FailedPermanent)
+                    .with_result(json!({ "error": reason }))
+                    .with_event(event);
+                Box::pin(self.settle(ticket, change, Processed::Failed)).await
             }
             Err(other) => Err(ProcessError(other)),
         }

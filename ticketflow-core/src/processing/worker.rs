@@ -125,6 +125,11 @@ async fn handle(processor: &Processor, delivery: Delivery, shutdown: &Cancellati
                 }
                 break delivery.settle.ack().await;
             }
+            Ok(Err(error)) if !error.is_outage() => {
+                // Retrying will not help (stored data that cannot be read, a refused write).
+                tracing::error!(ticket_id = %message.ticket_id, %error, "processing failed: message dead-lettered");
+                break delivery.settle.dead_letter().await;
+            }
             Ok(Err(error)) => {
                 tracing::warn!(
                     ticket_id = %message.ticket_id, %error, pause_ms = pause.as_millis() as u64,
