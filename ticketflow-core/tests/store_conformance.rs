@@ -545,8 +545,18 @@ async fn heartbeats_and_releases_respect_the_fence(store: Arc<dyn TicketStore>) 
         "a released fence is stale"
     );
     assert!(!store.release(fence, "again", Duration::ZERO).await.unwrap());
-    let last = store.events(t.id).await.unwrap().pop().unwrap();
+    let events = store.events(t.id).await.unwrap();
+    let last = events.last().unwrap();
     assert_eq!(last.payload["released"], "shutdown");
+    assert!(
+        events.iter().all(|e| e.request_id.as_deref() == Some("req-1")),
+        "claim and release events carry the ticket's request id"
+    );
+    let requeued = store.claim_outbox(100, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        requeued.iter().all(|m| m.request_id.as_deref() == Some("req-1")),
+        "and so does the re-enqueued row"
+    );
     let (_, newer) = store.claim(t.id, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!(newer.epoch, fence.epoch + 1);
     assert!(

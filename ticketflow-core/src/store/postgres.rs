@@ -170,6 +170,17 @@ async fn insert_event(
     event_from_row(&row)
 }
 
+/// The request id of the most recent outbox row of a ticket: the request that last woke it,
+/// carried onto claim and release events and onto re-enqueued rows.
+async fn latest_request_id(conn: &mut PgConnection, ticket_id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT request_id FROM outbox WHERE ticket_id = $1 AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// An outbox row for `ticket_id`, due after `delay`.
 async fn enqueue(
     conn: &mut PgConnection,
@@ -404,12 +415,16 @@ impl TicketStore for PgStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let event = NewEvent::new(
-            EventType::StatusChange,
-            json!({ "from": "processing", "to": "pending", "released": reason }),
-        );
+        let request_id = latest_request_id(&mut tx, fence.ticket_id).await?;
+        let event = NewEvent {
+            request_id: request_id.clone(),
+            ..NewEvent::new(
+                EventType::StatusChange,
+                json!({ "from": "processing", "to": "pending", "released": reason }),
+            )
+        };
         insert_event(&mut tx, fence.ticket_id, &event, None).await?;
-        enqueue(&mut tx, fence.ticket_id, None, delay).await?;
+        enqueue(&mut tx, fence.ticket_id, request_id.as_deref(), delay).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -455,7 +470,11 @@ impl TicketStore for PgStore {
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
                        (o.sent_at IS NULL OR o.sent_at > now() - make_interval(secs => $1))) \
                  ORDER BY t.created_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED) \
-             INSERT INTO outbox (ticket_id) SELECT id FROM stranded",
+             INSERT INTO outbox (ticket_id, request_id, traceparent) \
+             SELECT s.id, \
+                 (SELECT o.request_id FROM outbox o WHERE o.ticket_id = s.id ORDER BY o.id DESC LIMIT 1), \
+                 (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = s.id ORDER BY o.id DESC LIMIT 1) \
+             FROM stranded s",
         )
         .bind(quiet_for.as_secs_f64())
         .bind(i64::from(limit))
@@ -515,7 +534,11 @@ impl TicketStore for PgStore {
         };
         let ticket = ticket_from_row(&row)?;
         let from: String = row.try_get("from_status")?;
-        insert_event(&mut tx, id, &super::model::claim_event(&from, worker_id, &ticket), None).await?;
+        let event = NewEvent {
+            request_id: latest_request_id(&mut tx, id).await?,
+            ..super::model::claim_event(&from, worker_id, &ticket)
+        };
+        insert_event(&mut tx, id, &event, None).await?;
         tx.commit().await?;
         let fence = Fence {
             ticket_id: id,

@@ -177,6 +177,16 @@ async fn insert_event(
     event_from_row(&row)
 }
 
+/// The request id of the most recent outbox row of a ticket (see the PostgreSQL store).
+async fn latest_request_id(conn: &mut SqliteConnection, ticket_id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT request_id FROM outbox WHERE ticket_id = ? AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// An outbox row for `ticket_id`, due after `delay`.
 async fn enqueue(
     conn: &mut SqliteConnection,
@@ -414,12 +424,16 @@ impl TicketStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let event = NewEvent::new(
-            EventType::StatusChange,
-            json!({ "from": "processing", "to": "pending", "released": reason }),
-        );
+        let request_id = latest_request_id(&mut tx, fence.ticket_id).await?;
+        let event = NewEvent {
+            request_id: request_id.clone(),
+            ..NewEvent::new(
+                EventType::StatusChange,
+                json!({ "from": "processing", "to": "pending", "released": reason }),
+            )
+        };
         insert_event(&mut tx, fence.ticket_id, &event, None).await?;
-        enqueue(&mut tx, fence.ticket_id, None, delay).await?;
+        enqueue(&mut tx, fence.ticket_id, request_id.as_deref(), delay).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -477,8 +491,11 @@ impl TicketStore for SqliteStore {
         let at = timestamp(at);
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO outbox (ticket_id, available_at, created_at) \
-             SELECT t.id, ?1, ?1 FROM tickets t \
+            "INSERT INTO outbox (ticket_id, request_id, traceparent, available_at, created_at) \
+             SELECT t.id, \
+                 (SELECT o.request_id FROM outbox o WHERE o.ticket_id = t.id ORDER BY o.id DESC LIMIT 1), \
+                 (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = t.id ORDER BY o.id DESC LIMIT 1), \
+                 ?1, ?1 FROM tickets t \
              WHERE (t.status = 'pending' OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < ?1))) \
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
                    (o.sent_at IS NULL OR o.sent_at > ?2)) \
@@ -543,13 +560,11 @@ impl TicketStore for SqliteStore {
             return Ok(None);
         };
         let ticket = ticket_from_row(&row)?;
-        insert_event(
-            &mut tx,
-            id,
-            &super::model::claim_event(current.status.as_str(), worker_id, &ticket),
-            None,
-        )
-        .await?;
+        let event = NewEvent {
+            request_id: latest_request_id(&mut tx, id).await?,
+            ..super::model::claim_event(current.status.as_str(), worker_id, &ticket)
+        };
+        insert_event(&mut tx, id, &event, None).await?;
         tx.commit().await?;
         let fence = Fence {
             ticket_id: id,
