@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use ticketflow_core::processing::{OutboxRelay, requeue_failed};
 use ticketflow_core::queue::Queue;
-use ticketflow_core::store::{ListQuery, NewTicket, TicketStore};
+use ticketflow_core::store::{ListQuery, NewTicket, StoreError, TicketStore};
 use uuid::Uuid;
 
 use crate::RequestId;
@@ -63,10 +63,6 @@ enum HealthResponse {
     /// The database is unreachable.
     #[oai(status = 503)]
     Unavailable(Json<HealthView>),
-}
-
-fn not_found(id: Uuid) -> ApiError {
-    ApiError::NotFound(body("not_found", format!("ticket {id} not found"), None))
 }
 
 #[OpenApi]
@@ -182,7 +178,7 @@ impl TicketsApi {
     #[oai(path = "/tickets/:id", method = "get", operation_id = "get_ticket")]
     async fn get_ticket(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<TicketView>, ApiError> {
         self.authorize(&caller)?;
-        let ticket = self.store.get(id.0).await?.ok_or_else(|| not_found(id.0))?;
+        let ticket = self.store.get(id.0).await?.ok_or(StoreError::NotFound(id.0))?;
         Ok(Json(ticket.into()))
     }
 

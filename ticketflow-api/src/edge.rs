@@ -37,15 +37,12 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
     let raw_body = match read_body(&mut req).await {
         Ok(raw) => raw,
         Err(too_large) => {
-            let mut response = error_response(too_large);
-            response = with_request_id_in_body(response, &id).await;
+            let mut response = annotate_error_body(error_response(too_large), &id, None, None).await;
             // The rest of the body was not read: the connection cannot be reused.
             response
                 .headers_mut()
                 .insert(poem::http::header::CONNECTION, HeaderValue::from_static("close"));
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert(REQUEST_ID_HEADER, value);
-            }
+            stamp_request_id(&mut response, &id);
             return Ok(response);
         }
     };
@@ -79,9 +76,7 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
     if response.status().as_u16() >= 400 {
         response = annotate_error_body(response, &id, route, raw_body.as_deref()).await;
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
+    stamp_request_id(&mut response, &id);
     let status = response.status().as_u16();
     // The route template, never the raw path (ids would explode the label set).
     let route = route.unwrap_or(if status == 404 { "unmatched" } else { "other" });
@@ -127,8 +122,10 @@ async fn annotate_error_body(response: Response, id: &str, route: Option<&str>, 
     Response::from_parts(parts, body)
 }
 
-async fn with_request_id_in_body(response: Response, id: &str) -> Response {
-    annotate_error_body(response, id, None, None).await
+fn stamp_request_id(response: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
 }
 
 /// Reads a request body up to [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) (a larger one is a 413:

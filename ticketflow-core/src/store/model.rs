@@ -379,3 +379,27 @@ pub struct OutboxMessage {
     /// The ticket's failed attempts so far (a message header).
     pub attempt: i32,
 }
+
+/// The `step_complete` event a fenced checkpoint writes beside itself, in the same transaction:
+/// the step, the checkpoint, the time since the run's previous checkpoint (node time plus the
+/// write), and the request id the run carries in its metadata.
+pub(crate) fn step_complete_event(
+    checkpoint: &ticketflow_graph::Checkpoint,
+    node: &str,
+    since_previous: Option<std::time::Duration>,
+) -> NewEvent {
+    NewEvent {
+        event_type: EventType::StepComplete,
+        step_name: Some(node.to_owned()),
+        payload: serde_json::json!({
+            "step": checkpoint.step,
+            "checkpoint_id": checkpoint.id,
+            "duration_ms": since_previous.map(|d| d.as_secs_f64() * 1000.0),
+        }),
+        request_id: checkpoint
+            .metadata
+            .get("request_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    }
+}

@@ -624,22 +624,6 @@ fn checkpoint_from_row(row: &PgRow) -> Result<Checkpoint, CheckpointError> {
     })
 }
 
-pub(super) fn step_payload(checkpoint: &Checkpoint, duration: Option<Duration>) -> serde_json::Value {
-    json!({
-        "step": checkpoint.step,
-        "checkpoint_id": checkpoint.id,
-        "duration_ms": duration.map(|d| d.as_secs_f64() * 1000.0),
-    })
-}
-
-pub(super) fn request_id(checkpoint: &Checkpoint) -> Option<String> {
-    checkpoint
-        .metadata
-        .get("request_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
 #[async_trait]
 impl Checkpointer for PgCheckpointer {
     async fn put(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
@@ -691,12 +675,7 @@ impl Checkpointer for PgCheckpointer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .map(|t| t.elapsed());
-            let event = NewEvent {
-                event_type: EventType::StepComplete,
-                step_name: Some(node.to_string()),
-                payload: step_payload(&checkpoint, duration),
-                request_id: request_id(&checkpoint),
-            };
+            let event = super::model::step_complete_event(&checkpoint, node, duration);
             insert_event(&mut tx, fence.ticket_id, &event, Some(step))
                 .await
                 .map_err(CheckpointError::storage)?;

@@ -15,7 +15,6 @@ use sqlx::{QueryBuilder, Row, SqliteConnection};
 use ticketflow_graph::{Checkpoint, CheckpointError, Checkpointer};
 use uuid::Uuid;
 
-use super::postgres::{request_id, step_payload};
 use super::{
     Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
     TicketPage, TicketStore, Transition, content_hash, ticket_id,
@@ -85,7 +84,7 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(false))
+            .connect_with(options)
             .await?;
         Ok(Self { read, write })
     }
@@ -698,12 +697,7 @@ impl Checkpointer for SqliteCheckpointer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .map(|t| t.elapsed());
-            let event = NewEvent {
-                event_type: EventType::StepComplete,
-                step_name: Some(node.to_string()),
-                payload: step_payload(&checkpoint, duration),
-                request_id: request_id(&checkpoint),
-            };
+            let event = super::model::step_complete_event(&checkpoint, node, duration);
             insert_event(&mut tx, fence.ticket_id, &event, Some(step))
                 .await
                 .map_err(storage)?;
