@@ -15,7 +15,7 @@ use std::time::Duration;
 use poem::listener::TcpListener;
 use poem::{Route, get, handler};
 use ticketflow_api::{AppState, app};
-use ticketflow_core::processing::{Background, Processor, ProcessorConfig, shutdown_signal};
+use ticketflow_core::processing::{Background, BackgroundOptions, Processor, ProcessorConfig, shutdown_signal};
 use ticketflow_core::queue::{InProcessQueue, Queue};
 use ticketflow_core::store::{SqliteStore, TicketStore};
 use ticketflow_core::{KnowledgeBase, OfflineEngine, Workflow};
@@ -36,7 +36,12 @@ async fn main() -> anyhow::Result<()> {
         Some(store.history()),
     );
     let processor = Processor::new(store.clone(), workflow, ProcessorConfig::default());
-    let background = Background::start(store.clone(), queue.clone(), Some(processor), 4);
+    let background = Background::start(
+        store.clone(),
+        queue.clone(),
+        Some(processor),
+        BackgroundOptions::default(),
+    );
 
     let state = AppState {
         store,

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use poem::listener::TcpListener;
 use ticketflow_api::{ApiKeys, AppState, CreateLimit, app};
 use ticketflow_core::Workflow;
-use ticketflow_core::processing::{Background, Processor, ProcessorConfig, default_worker_id, shutdown_signal};
+use ticketflow_core::processing::{
+    Background, BackgroundOptions, Processor, ProcessorConfig, default_worker_id, shutdown_signal,
+};
 use ticketflow_core::queue::{InProcessQueue, Queue, QueueType, RabbitOptions, RabbitQueue};
 use ticketflow_core::store::{self, TicketStore};
 use ticketflow_core::telemetry::{self, LogFormat};
@@ -75,6 +77,13 @@ struct Settings {
     /// Checkpoints kept per ticket once it completes (unset: the whole history is kept).
     #[arg(long, env = "CHECKPOINT_RETENTION")]
     checkpoint_retention: Option<usize>,
+    /// Seconds before a ticket the LLM gave up on is retried; doubles per attempt, up to 10 min.
+    #[arg(long, env = "RETRY_BACKOFF_SECONDS", default_value = "5", value_parser = ticketflow_core::config_file::parse_seconds)]
+    retry_backoff: Duration,
+    /// Seconds between sweeps for stranded tickets (pending with no message, or leased by a
+    /// crashed worker).
+    #[arg(long, env = "SWEEP_INTERVAL_SECONDS", default_value = "15", value_parser = ticketflow_core::config_file::parse_seconds)]
+    sweep_interval: Duration,
     /// Apply migrations at start-up.
     #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     auto_migrate: bool,
@@ -99,6 +108,7 @@ impl Settings {
             lease: Duration::from_secs(self.lease_seconds.max(1)),
             max_retries: self.max_retries,
             retain_checkpoints: self.checkpoint_retention,
+            retry_backoff: self.retry_backoff,
             ..ProcessorConfig::default()
         }
     }
@@ -170,7 +180,15 @@ async fn serve(settings: Settings, store: Arc<dyn TicketStore>) -> anyhow::Resul
     } else {
         None
     };
-    let background = Background::start(store.clone(), queue.clone(), processor, settings.worker_concurrency);
+    let background = Background::start(
+        store.clone(),
+        queue.clone(),
+        processor,
+        BackgroundOptions {
+            concurrency: settings.worker_concurrency,
+            sweep_interval: settings.sweep_interval,
+        },
+    );
     let state = AppState {
         store,
         queue,

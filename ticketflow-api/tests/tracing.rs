@@ -11,7 +11,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use serde_json::{Value, json};
 use ticketflow_api::{AppState, app};
 use ticketflow_core::Workflow;
-use ticketflow_core::processing::{Background, Processor, ProcessorConfig};
+use ticketflow_core::processing::{Background, BackgroundOptions, Processor, ProcessorConfig};
 use ticketflow_core::queue::{InProcessQueue, Queue};
 use ticketflow_core::store::{SqliteStore, TicketStore};
 use tracing_subscriber::layer::SubscriberExt;
@@ -43,7 +43,15 @@ async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
     store.migrate().await.unwrap();
     let queue: Arc<dyn Queue> = Arc::new(InProcessQueue::new());
     let processor = Processor::new(store.clone(), Workflow::offline().unwrap(), ProcessorConfig::default());
-    let background = Background::start(store.clone(), queue.clone(), Some(processor), 2);
+    let background = Background::start(
+        store.clone(),
+        queue.clone(),
+        Some(processor),
+        BackgroundOptions {
+            concurrency: 2,
+            ..BackgroundOptions::default()
+        },
+    );
     let state = AppState {
         store,
         queue,

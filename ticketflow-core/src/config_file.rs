@@ -82,6 +82,19 @@ fn flags_from_file(path: &Path) -> Result<Vec<OsString>, String> {
     Ok(flags)
 }
 
+/// Parses a duration given in seconds, fractions allowed (`0.5`), for settings such as
+/// `RETRY_BACKOFF_SECONDS`; rejects negative, zero, non-finite and over-a-day values.
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("`{text}` must be more than 0 and at most 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +124,15 @@ mod tests {
         let real_retries = combined.iter().position(|a| a == "--max-retries=7").unwrap();
         assert!(file_retries < real_retries, "real flags come last and win");
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_seconds("0.25"), Ok(std::time::Duration::from_millis(250)));
+        assert_eq!(parse_seconds("15"), Ok(std::time::Duration::from_secs(15)));
+        for bad in ["0", "-1", "NaN", "inf", "soon", "86401"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -110,6 +110,14 @@ pub struct EngineUse {
     pub fallback: bool,
     /// Tokens used, for an LLM engine.
     pub tokens: Option<TokenUsage>,
+    /// Transient LLM failures (timeouts, 429, 5xx) retried within this step before it got its
+    /// answer: a fault the ticket rode out, kept visible.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Token counts of LLM calls.

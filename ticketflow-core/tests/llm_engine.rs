@@ -82,6 +82,7 @@ async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     assert_eq!(produced.value.category, Category::Billing);
     assert_eq!(fake.calls_for("classify"), 3, "429, 500, then success: three attempts");
     assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
+    assert_eq!(produced.engine.retries, 2, "the faults ridden out are on the record");
 }
 
 #[tokio::test]
@@ -106,12 +107,13 @@ async fn timeouts_are_retried() {
     let fake = FakeLlm::start().await;
     fake.script("classify", [Reply::Delay(Duration::from_secs(3))]);
     let engine = LlmEngine::new(config(&fake)).unwrap();
-    engine.classify(&state()).await.unwrap();
+    let produced = engine.classify(&state()).await.unwrap();
     assert_eq!(
         fake.calls_for("classify"),
         2,
         "the slow attempt timed out, the second answered"
     );
+    assert_eq!(produced.engine.retries, 1);
 }
 
 #[tokio::test]

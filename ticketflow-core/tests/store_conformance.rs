@@ -482,7 +482,8 @@ async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<
     assert_eq!(again.len(), 1);
     store.mark_sent(&[again[0].id]).await.unwrap();
 
-    // A processing ticket is stranded only once its lease expires.
+    // A processing ticket is stranded only once its lease expires, and then at once: a crashed
+    // worker's ticket does not wait out `quiet_for` since its last enqueue.
     // (A lease long enough that a loaded machine still checks it while it is live.)
     store.claim(t.id, "w1", Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(
@@ -492,9 +493,22 @@ async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        store.sweep(Duration::from_millis(1), 100).await.unwrap(),
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
         1,
         "lease expired"
+    );
+    assert_eq!(
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
+        0,
+        "one enqueue per expiry"
+    );
+    let rescued = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    store.mark_sent(&[rescued[0].id]).await.unwrap();
+    assert_eq!(
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
+        0,
+        "sent since the lease expired"
     );
 
     // A delayed enqueue is not due yet.

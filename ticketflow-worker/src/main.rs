@@ -11,7 +11,9 @@ use clap::Parser;
 use poem::listener::TcpListener;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, get, handler};
-use ticketflow_core::processing::{Background, Processor, ProcessorConfig, default_worker_id, shutdown_signal};
+use ticketflow_core::processing::{
+    Background, BackgroundOptions, Processor, ProcessorConfig, default_worker_id, shutdown_signal,
+};
 use ticketflow_core::queue::{Queue, QueueType, RabbitOptions, RabbitQueue};
 use ticketflow_core::store::{self, TicketStore};
 use ticketflow_core::telemetry::{self, LogFormat};
@@ -52,6 +54,13 @@ struct Settings {
     /// Checkpoints kept per ticket once it completes (unset: the whole history is kept).
     #[arg(long, env = "CHECKPOINT_RETENTION")]
     checkpoint_retention: Option<usize>,
+    /// Seconds before a ticket the LLM gave up on is retried; doubles per attempt, up to 10 min.
+    #[arg(long, env = "RETRY_BACKOFF_SECONDS", default_value = "5", value_parser = ticketflow_core::config_file::parse_seconds)]
+    retry_backoff: Duration,
+    /// Seconds between sweeps for stranded tickets (pending with no message, or leased by a
+    /// crashed worker).
+    #[arg(long, env = "SWEEP_INTERVAL_SECONDS", default_value = "15", value_parser = ticketflow_core::config_file::parse_seconds)]
+    sweep_interval: Duration,
     /// Where /metrics and /health listen.
     #[arg(long, env = "WORKER_BIND_ADDR", default_value = "127.0.0.1:9100")]
     worker_bind_addr: SocketAddr,
@@ -136,11 +145,20 @@ async fn main() -> anyhow::Result<()> {
         lease: Duration::from_secs(settings.lease_seconds.max(1)),
         max_retries: settings.max_retries,
         retain_checkpoints: settings.checkpoint_retention,
+        retry_backoff: settings.retry_backoff,
         ..ProcessorConfig::default()
     };
     tracing::info!(worker_id = %config.worker_id, queue = %settings.queue_name, "worker starting");
     let processor = Processor::new(store.clone(), workflow, config);
-    let background = Background::start(store.clone(), queue.clone(), Some(processor), settings.prefetch_count);
+    let background = Background::start(
+        store.clone(),
+        queue.clone(),
+        Some(processor),
+        BackgroundOptions {
+            concurrency: settings.prefetch_count,
+            sweep_interval: settings.sweep_interval,
+        },
+    );
 
     let probes = Probes { store, queue, metrics };
     let app = Route::new()

@@ -80,6 +80,8 @@ impl std::fmt::Debug for LlmEngine {
 struct Asked<T> {
     value: Option<T>,
     tokens: TokenUsage,
+    /// Transient failures the transport retried on the way.
+    retries: u32,
 }
 
 fn engine_error(error: OpenAIError) -> EngineError {
@@ -123,17 +125,27 @@ impl LlmEngine {
         Ok(Self { client, config })
     }
 
-    fn engine_use(&self, fallback: bool, tokens: TokenUsage) -> EngineUse {
+    fn engine_use(&self, fallback: bool, tokens: TokenUsage, retries: u32) -> EngineUse {
         EngineUse {
             engine: "openai".into(),
             model: Some(self.config.model.clone()),
             fallback,
             tokens: Some(tokens),
+            retries,
         }
     }
 
     /// Asks for a `T`; one corrective retry if the reply does not parse.
     async fn ask<T: DeserializeOwned + JsonSchema>(&self, step: &str, prompt: String) -> Result<Asked<T>, EngineError> {
+        let (asked, retries) = transport::counting_retries(self.ask_uncounted(step, prompt)).await;
+        asked.map(|asked| Asked { retries, ..asked })
+    }
+
+    async fn ask_uncounted<T: DeserializeOwned + JsonSchema>(
+        &self,
+        step: &str,
+        prompt: String,
+    ) -> Result<Asked<T>, EngineError> {
         let mut messages: Vec<ChatCompletionRequestMessage> = vec![
             ChatCompletionRequestSystemMessage::from(prompts::SYSTEM).into(),
             ChatCompletionRequestUserMessage::from(prompt).into(),
@@ -194,6 +206,7 @@ impl LlmEngine {
                     return Ok(Asked {
                         value: Some(value),
                         tokens,
+                        retries: 0,
                     });
                 }
                 (None, Err(error)) => error.to_string(),
@@ -203,16 +216,20 @@ impl LlmEngine {
             messages.push(ChatCompletionRequestAssistantMessage::from(content).into());
             messages.push(ChatCompletionRequestUserMessage::from(prompts::corrective(&problem)).into());
         }
-        Ok(Asked { value: None, tokens })
+        Ok(Asked {
+            value: None,
+            tokens,
+            retries: 0,
+        })
     }
 
     /// The offline engine's answer for a step whose LLM reply was unusable, marked as a
     /// fallback with the tokens the failed attempts cost.
-    fn fallback<T>(&self, step: &'static str, offline: Produced<T>, tokens: TokenUsage) -> Produced<T> {
+    fn fallback<T>(&self, step: &'static str, offline: Produced<T>, tokens: TokenUsage, retries: u32) -> Produced<T> {
         metrics::counter!("llm_fallbacks_total", "step" => step).increment(1);
         Produced {
             value: offline.value,
-            engine: self.engine_use(true, tokens),
+            engine: self.engine_use(true, tokens, retries),
         }
     }
 }
@@ -228,9 +245,14 @@ impl Engine for LlmEngine {
                     confidence: out.confidence.clamp(0.0, 1.0),
                     rationale: out.rationale,
                 },
-                engine: self.engine_use(false, asked.tokens),
+                engine: self.engine_use(false, asked.tokens, asked.retries),
             }),
-            None => Ok(self.fallback("classify", OfflineEngine.classify(state).await?, asked.tokens)),
+            None => Ok(self.fallback(
+                "classify",
+                OfflineEngine.classify(state).await?,
+                asked.tokens,
+                asked.retries,
+            )),
         }
     }
 
@@ -247,9 +269,14 @@ impl Engine for LlmEngine {
                     issue_type: out.issue_type,
                     urgency: out.urgency,
                 },
-                engine: self.engine_use(false, asked.tokens),
+                engine: self.engine_use(false, asked.tokens, asked.retries),
             }),
-            None => Ok(self.fallback("extract", OfflineEngine.extract(state).await?, asked.tokens)),
+            None => Ok(self.fallback(
+                "extract",
+                OfflineEngine.extract(state).await?,
+                asked.tokens,
+                asked.retries,
+            )),
         }
     }
 
@@ -258,9 +285,9 @@ impl Engine for LlmEngine {
         match asked.value {
             Some(out) => Ok(Produced {
                 value: out.reply,
-                engine: self.engine_use(false, asked.tokens),
+                engine: self.engine_use(false, asked.tokens, asked.retries),
             }),
-            None => Ok(self.fallback("draft", OfflineEngine.draft(state).await?, asked.tokens)),
+            None => Ok(self.fallback("draft", OfflineEngine.draft(state).await?, asked.tokens, asked.retries)),
         }
     }
 
@@ -273,9 +300,14 @@ impl Engine for LlmEngine {
                 value: Opinion {
                     notes: if out.approved { Vec::new() } else { out.notes },
                 },
-                engine: self.engine_use(false, asked.tokens),
+                engine: self.engine_use(false, asked.tokens, asked.retries),
             }),
-            None => Ok(self.fallback("review", OfflineEngine.review(state, draft).await?, asked.tokens)),
+            None => Ok(self.fallback(
+                "review",
+                OfflineEngine.review(state, draft).await?,
+                asked.tokens,
+                asked.retries,
+            )),
         }
     }
 }

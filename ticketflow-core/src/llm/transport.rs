@@ -13,6 +13,22 @@ use reqwest::StatusCode;
 
 use super::LlmConfig;
 
+tokio::task_local! {
+    /// Retries made by [`send`] within a [`counting_retries`] scope.
+    static RETRIES: std::cell::Cell<u32>;
+}
+
+/// Runs `work`, counting the transient failures [`send`] retried inside it (the client calls
+/// the transport within the same task, so a task-local reaches it without new plumbing).
+pub(crate) async fn counting_retries<F: std::future::Future>(work: F) -> (F::Output, u32) {
+    RETRIES
+        .scope(std::cell::Cell::new(0), async {
+            let output = work.await;
+            (output, RETRIES.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 /// Whether a status is worth another attempt: timeouts, rate limits and server errors.
 pub(crate) fn retryable_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
@@ -72,6 +88,7 @@ pub(crate) async fn send(
                     "LLM call failed, retrying"
                 );
                 attempt += 1;
+                let _ = RETRIES.try_with(|retries| retries.set(retries.get() + 1));
                 tokio::time::sleep(delay).await;
             }
             None => return outcome.map_err(OpenAIError::Reqwest),

@@ -25,6 +25,7 @@ impl OfflineEngine {
             model: None,
             fallback: false,
             tokens: None,
+            retries: 0,
         }
     }
 

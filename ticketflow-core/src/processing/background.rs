@@ -18,18 +18,38 @@ pub struct Background {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// How the background tasks run.
+#[derive(Debug, Clone)]
+pub struct BackgroundOptions {
+    /// Tickets a worker processes at once (when there is a worker).
+    pub concurrency: usize,
+    /// Time between sweeps for stranded tickets (`SWEEP_INTERVAL_SECONDS`): the longest a
+    /// crashed worker's ticket waits after its lease expired.
+    pub sweep_interval: Duration,
+}
+
+impl Default for BackgroundOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            sweep_interval: Duration::from_secs(15),
+        }
+    }
+}
+
 impl Background {
     /// Starts the relay, the sweeper and the backlog gauges, and, when `processor` is given,
-    /// a worker with `concurrency` tickets in flight.
+    /// a worker.
     pub fn start(
         store: Arc<dyn TicketStore>,
         queue: Arc<dyn Queue>,
         processor: Option<Processor>,
-        concurrency: usize,
+        options: BackgroundOptions,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let relay = OutboxRelay::new(store.clone(), queue.clone());
-        let sweeper = Sweeper::new(store.clone(), Some(relay.clone()));
+        let mut sweeper = Sweeper::new(store.clone(), Some(relay.clone()));
+        sweeper.interval = options.sweep_interval;
         let mut tasks = vec![
             tokio::spawn(relay.clone().run(shutdown.clone())),
             tokio::spawn(sweeper.run(shutdown.clone())),
@@ -42,7 +62,7 @@ impl Background {
         ];
         if let Some(processor) = processor {
             tasks.push(tokio::spawn(
-                Worker::new(queue, processor, concurrency).run(shutdown.clone()),
+                Worker::new(queue, processor, options.concurrency).run(shutdown.clone()),
             ));
         }
         Self { relay, shutdown, tasks }

@@ -9,7 +9,7 @@ mod relay;
 mod sweeper;
 mod worker;
 
-pub use background::{Background, shutdown_signal};
+pub use background::{Background, BackgroundOptions, shutdown_signal};
 pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, default_worker_id, requeue_failed};
 pub use relay::OutboxRelay;
 pub use sweeper::Sweeper;

@@ -137,8 +137,10 @@ pub trait TicketStore: Send + Sync {
     /// Marks published outbox rows as sent.
     async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError>;
 
-    /// Re-enqueues tickets nothing will otherwise wake: `pending` ones, and `processing` ones
-    /// whose lease expired, with no unsent outbox row and none sent within `quiet_for`.
+    /// Re-enqueues tickets nothing will otherwise wake: `pending` ones with no unsent outbox
+    /// row and none sent within `quiet_for`, and `processing` ones whose lease expired with no
+    /// outbox row unsent or sent since it expired (a crashed worker's tickets come back as soon
+    /// as their leases run out, however recently they were enqueued).
     /// Returns how many were enqueued (at most `limit`).
     async fn sweep(&self, quiet_for: Duration, limit: u32) -> Result<u64, StoreError>;
 

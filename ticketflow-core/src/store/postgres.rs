@@ -466,9 +466,11 @@ impl TicketStore for PgStore {
         let done = sqlx::query(
             "WITH stranded AS ( \
                  SELECT t.id FROM tickets t \
-                 WHERE (t.status = 'pending' OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < now()))) \
-                   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
-                       (o.sent_at IS NULL OR o.sent_at > now() - make_interval(secs => $1))) \
+                 WHERE (t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                           (o.sent_at IS NULL OR o.sent_at > now() - make_interval(secs => $1)))) \
+                    OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < now()) \
+                        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                           (o.sent_at IS NULL OR o.sent_at > t.lease_expires_at))) \
                  ORDER BY t.created_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED) \
              INSERT INTO outbox (ticket_id, request_id, traceparent) \
              SELECT s.id, \

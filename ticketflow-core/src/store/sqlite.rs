@@ -495,9 +495,11 @@ impl TicketStore for SqliteStore {
                  (SELECT o.request_id FROM outbox o WHERE o.ticket_id = t.id ORDER BY o.id DESC LIMIT 1), \
                  (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = t.id ORDER BY o.id DESC LIMIT 1), \
                  ?1, ?1 FROM tickets t \
-             WHERE (t.status = 'pending' OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < ?1))) \
-               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
-                   (o.sent_at IS NULL OR o.sent_at > ?2)) \
+             WHERE (t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                       (o.sent_at IS NULL OR o.sent_at > ?2))) \
+                OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < ?1) \
+                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND \
+                       (o.sent_at IS NULL OR o.sent_at > t.lease_expires_at))) \
              ORDER BY t.created_at LIMIT ?3",
         )
         .bind(&at)

@@ -43,6 +43,8 @@ pub struct LlmCall {
 struct Shared {
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     calls: Mutex<Vec<LlmCall>>,
+    /// Added to every answer, like a real model's latency.
+    latency: Mutex<Duration>,
 }
 
 /// The running server; stops when dropped.
@@ -93,6 +95,11 @@ impl FakeLlm {
             .entry(step.to_owned())
             .or_default()
             .extend(replies);
+    }
+
+    /// Makes every answer from now on take `latency` first (scripted delays add to it).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.shared.latency.lock().unwrap() = latency;
     }
 
     /// Every call so far.
@@ -202,6 +209,10 @@ async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body)
             &format!("Invalid schema for response_format: {}", violations.join("; ")),
             None,
         );
+    }
+    let latency = *shared.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let scripted = shared
