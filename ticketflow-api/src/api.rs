@@ -100,10 +100,10 @@ impl TicketsApi {
         }
         let Json(ticket) = ticket;
         let new = NewTicket {
-            customer_id: ticket.customer_id,
-            subject: ticket.subject,
-            body: ticket.body,
-            channel: ticket.channel.unwrap_or_default(),
+            customer_id: ticket.customer_id.0,
+            subject: ticket.subject.0,
+            body: ticket.body.0,
+            channel: ticket.channel.map(|c| c.0).unwrap_or_default(),
             metadata: ticket.metadata.unwrap_or(serde_json::Value::Null),
             idempotency_key: idempotency_key.0,
             request_id: Some(request_id.0.0.clone()),

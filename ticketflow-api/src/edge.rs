@@ -34,6 +34,7 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
     let raw_body = match read_body(&mut req).await {
         Ok(raw) => raw,
         Err(too_large) => {
@@ -73,6 +74,15 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
             }
         }
     }
+    if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(poem::http::header::ALLOW)
+        && let Some(allowed) = allowed_methods(&path)
+    {
+        // RFC 9110 requires it on a 405; poem's router does not add it.
+        response
+            .headers_mut()
+            .insert(poem::http::header::ALLOW, HeaderValue::from_static(allowed));
+    }
     if response.status().as_u16() >= 400 {
         response = annotate_error_body(response, &id, route, raw_body.as_deref()).await;
     }
@@ -96,6 +106,19 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
         )
     });
     Ok(response)
+}
+
+/// The methods a path answers to, for the `Allow` header of a 405 (the routes of
+/// [`crate::app`]).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["tickets"] => Some("GET, POST"),
+        ["tickets", _] | ["tickets", _, "events"] => Some("GET"),
+        ["tickets", _, "retry"] => Some("POST"),
+        ["health"] | ["metrics"] | ["openapi.json"] | ["docs", ..] => Some("GET"),
+        _ => None,
+    }
 }
 
 /// Adds the request id to a JSON error body, and names the field when a payload error did not

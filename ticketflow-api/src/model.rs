@@ -1,26 +1,50 @@
 //! The HTTP API's request and response bodies (what the OpenAPI document describes).
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
+use poem_openapi::{Enum, NewType, Object};
 use ticketflow_core::store::{Ticket, TicketEvent, TicketStatus};
 use uuid::Uuid;
+
+/// A JSON string, strictly. poem-openapi's `String` also takes numbers and booleans and turns
+/// them into text, so `{"subject": 1}` would pass; the document says string, so only a string
+/// does.
+#[derive(Debug, Clone, PartialEq, Eq, NewType)]
+#[oai(from_json = false)]
+pub struct Text(pub String);
+
+impl ParseFromJSON for Text {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::String(text) => Ok(Self(text)),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A new ticket.
 #[derive(Debug, Clone, Object)]
 pub struct CreateTicket {
     /// 1 to 500 characters.
     #[oai(validator(min_length = 1, max_length = 500))]
-    pub subject: String,
+    pub subject: Text,
     /// 1 to 10,000 characters.
     #[oai(validator(min_length = 1, max_length = 10000))]
-    pub body: String,
+    pub body: Text,
     /// 1 to 100 characters.
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub customer_id: String,
-    /// Where it came from (default `api`).
-    #[oai(validator(max_length = 50))]
-    pub channel: Option<String>,
-    /// Free-form metadata, stored as given.
+    pub customer_id: Text,
+    /// Where it came from (default `api`; null means the same).
+    #[oai(nullable, validator(max_length = 50))]
+    pub channel: Option<Text>,
+    /// Free-form metadata, stored as given (null: none).
+    #[oai(nullable)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -75,6 +99,7 @@ impl From<Status> for TicketStatus {
 
 /// A ticket.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketView {
     /// Id.
     pub id: Uuid,
@@ -140,6 +165,7 @@ pub struct TicketList {
 
 /// Something that happened to a ticket.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventView {
     /// Id.
     pub id: Uuid,
@@ -194,6 +220,7 @@ pub struct HealthView {
 
 /// The one error shape of every 4xx and 5xx response.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// A stable, machine-readable code (`validation_error`, `not_found`, ...).
     pub error: String,
