@@ -1,4 +1,5 @@
-//! Bundles the knowledge base (`kb/*.md`) into the library, so the binaries need no files.
+//! Bundles the knowledge base (`kb/*.md`) into the library, so the binaries need no files,
+//! and rebuilds the library when a migration is added (`sqlx::migrate!` embeds them).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -6,6 +7,9 @@ use std::path::PathBuf;
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("kb");
     println!("cargo:rerun-if-changed={}", dir.display());
+    println!("cargo:rerun-if-changed=../migrations");
+    println!("cargo:rerun-if-changed=../migrations/postgres");
+    println!("cargo:rerun-if-changed=../migrations/sqlite");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("kb/ exists")
         .filter_map(|entry| entry.ok().map(|e| e.path()))
