@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{client, free_port, fresh_postgres, spawn, temp_sqlite, worker_binary};
+use support::{client, free_port, fresh_postgres, get_json, spawn, temp_sqlite, wait_for_status, worker_binary};
 use ticketflow_core::testing::{FakeLlm, Reply};
 
 mod support;
@@ -21,37 +21,8 @@ async fn create(client: &reqwest::Client, base: &str, body: Value, request_id: &
     (status, response.json().await.unwrap(), echoed)
 }
 
-async fn wait_for_status(client: &reqwest::Client, base: &str, id: &str, wanted: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    loop {
-        let ticket: Value = client
-            .get(format!("{base}/tickets/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ticket["status"] == wanted {
-            return ticket;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ticket {id} never reached {wanted}: {ticket}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn events(client: &reqwest::Client, base: &str, id: &str) -> Vec<Value> {
-    client
-        .get(format!("{base}/tickets/{id}/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    serde_json::from_value(get_json(client, &format!("{base}/tickets/{id}/events")).await).unwrap()
 }
 
 fn step_names(events: &[Value]) -> Vec<String> {

@@ -3,10 +3,8 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use support::{client, free_port, fresh_postgres, spawn, temp_sqlite};
+use support::{client, free_port, fresh_postgres, get_json, spawn, temp_sqlite, wait_for_status};
 
 const SQL_INJECTIONS: [&str; 4] = [
     "'; DROP TABLE tickets; --",
@@ -56,25 +54,6 @@ async fn create(base: &str, body: Value) -> Value {
         .unwrap();
     assert_eq!(response.status().as_u16(), 201, "{body}");
     response.json().await.unwrap()
-}
-
-async fn wait_completed(base: &str, id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let ticket: Value = client()
-            .get(format!("{base}/tickets/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ticket["status"] == "completed" {
-            return ticket;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{ticket}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn hostile_input_is_refused_or_stored_verbatim(database_url: String) {
@@ -127,7 +106,7 @@ async fn hostile_input_is_refused_or_stored_verbatim(database_url: String) {
         let body =
             json!({ "subject": injection, "body": format!("Order ORD-{n} {injection}"), "customer_id": injection });
         let created = create(&base, body).await;
-        let ticket = wait_completed(&base, created["ticket_id"].as_str().unwrap()).await;
+        let ticket = wait_for_status(&client(), &base, created["ticket_id"].as_str().unwrap(), "completed").await;
         assert_eq!(ticket["subject"], *injection);
         assert_eq!(ticket["customer_id"], *injection);
         let filtered = client()
@@ -138,14 +117,7 @@ async fn hostile_input_is_refused_or_stored_verbatim(database_url: String) {
             .unwrap();
         assert_eq!(filtered.status().as_u16(), 422, "an unknown status filter is refused");
     }
-    let list: Value = client()
-        .get(format!("{base}/tickets?page_size=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&client(), &format!("{base}/tickets?page_size=100")).await;
     assert_eq!(
         list["total"],
         SQL_INJECTIONS.len(),
@@ -158,7 +130,7 @@ async fn hostile_input_is_refused_or_stored_verbatim(database_url: String) {
         json!({ "subject": unicode, "body": format!("{PROMPT_INJECTION} {unicode}"), "customer_id": "mallory" }),
     )
     .await;
-    let ticket = wait_completed(&base, created["ticket_id"].as_str().unwrap()).await;
+    let ticket = wait_for_status(&client(), &base, created["ticket_id"].as_str().unwrap(), "completed").await;
     assert_eq!(ticket["subject"], unicode);
     let reply = ticket["result"]["final_response"].as_str().unwrap();
     assert!(

@@ -253,27 +253,12 @@ async fn serial_fault_4_postgres_restarted_under_load() {
 }
 
 async fn events(cluster: &Cluster, id: Uuid) -> Vec<Value> {
-    cluster
-        .http
-        .get(format!("{}/tickets/{id}/events", cluster.api_base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let url = format!("{}/tickets/{id}/events", cluster.api_base());
+    serde_json::from_value(support::get_json(&cluster.http, &url).await).unwrap()
 }
 
 async fn get(cluster: &Cluster, id: Uuid) -> Value {
-    cluster
-        .http
-        .get(format!("{}/tickets/{id}", cluster.api_base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::get_json(&cluster.http, &format!("{}/tickets/{id}", cluster.api_base())).await
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {

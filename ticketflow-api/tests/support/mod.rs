@@ -132,6 +132,34 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// GETs `url` and parses the JSON answer.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
+/// Polls a ticket until it has status `wanted` (45 s at most) and returns it.
+pub async fn wait_for_status(client: &reqwest::Client, base: &str, id: &str, wanted: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let ticket = get_json(client, &format!("{base}/tickets/{id}")).await;
+        if ticket["status"] == wanted {
+            return ticket;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ticket {id} never reached {wanted}: {ticket}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn temp_sqlite() -> String {
     let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
     format!("sqlite://{}", path.display())
