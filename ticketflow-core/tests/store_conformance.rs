@@ -580,7 +580,17 @@ async fn heartbeats_and_releases_respect_the_fence(store: Arc<dyn TicketStore>) 
 }
 
 async fn retry_transitions_charge_and_reset_the_budget(store: Arc<dyn TicketStore>) {
-    let (t, _) = store.create(new_ticket("c", "budget")).await.unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (t, _) = store
+        .create(NewTicket {
+            traceparent: Some(traceparent.into()),
+            ..new_ticket("c", "budget")
+        })
+        .await
+        .unwrap();
+    for sent in store.claim_outbox(10, Duration::from_secs(30)).await.unwrap() {
+        store.mark_sent(&[sent.id]).await.unwrap();
+    }
     let (claimed, _) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
     let retried = store
         .transition(
@@ -618,4 +628,12 @@ async fn retry_transitions_charge_and_reset_the_budget(store: Arc<dyn TicketStor
         .unwrap();
     assert_eq!(reset.attempt_count, 0);
     assert_eq!(reset.completed_at, None);
+    // The re-enqueue carries the creating request's trace on, so the retry joins its trace.
+    let requeued = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        requeued.len(),
+        1,
+        "the delayed retry is not due; the reset's enqueue is"
+    );
+    assert_eq!(requeued[0].traceparent.as_deref(), Some(traceparent));
 }

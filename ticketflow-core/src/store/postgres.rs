@@ -188,8 +188,12 @@ async fn enqueue(
     request_id: Option<&str>,
     delay: Duration,
 ) -> Result<(), StoreError> {
+    // The trace context of the ticket's latest enqueue is carried on, so a retry's spans join
+    // the trace that created the ticket.
     sqlx::query(
-        "INSERT INTO outbox (ticket_id, request_id, available_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
+        "INSERT INTO outbox (ticket_id, request_id, traceparent, available_at) VALUES ($1, $2, \
+         (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = $1 ORDER BY o.id DESC LIMIT 1), \
+         now() + make_interval(secs => $3))",
     )
     .bind(ticket_id)
     .bind(request_id)

@@ -194,15 +194,20 @@ async fn enqueue(
     delay: Duration,
 ) -> Result<(), StoreError> {
     let at = Utc::now();
-    sqlx::query("INSERT INTO outbox (ticket_id, request_id, available_at, created_at) VALUES (?, ?, ?, ?)")
-        .bind(ticket_id.to_string())
-        .bind(request_id)
-        .bind(timestamp(
-            at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
-        ))
-        .bind(timestamp(at))
-        .execute(&mut *conn)
-        .await?;
+    // The trace context of the ticket's latest enqueue is carried on, so a retry's spans join
+    // the trace that created the ticket.
+    sqlx::query(
+        "INSERT INTO outbox (ticket_id, request_id, traceparent, available_at, created_at) VALUES (?1, ?2, \
+         (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = ?1 ORDER BY o.id DESC LIMIT 1), ?3, ?4)",
+    )
+    .bind(ticket_id.to_string())
+    .bind(request_id)
+    .bind(timestamp(
+        at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
+    ))
+    .bind(timestamp(at))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
