@@ -28,20 +28,21 @@ impl AsRef<str> for Text {
     }
 }
 
-/// A new ticket.
+/// A new ticket. Text fields may hold any characters but NUL (PostgreSQL cannot store it);
+/// the schema says so with a pattern, so clients and fuzzers know before they send.
 #[derive(Debug, Clone, Object)]
 pub struct CreateTicket {
     /// 1 to 500 characters.
-    #[oai(validator(min_length = 1, max_length = 500))]
+    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[^\x00]*$"))]
     pub subject: Text,
     /// 1 to 10,000 characters.
-    #[oai(validator(min_length = 1, max_length = 10000))]
+    #[oai(validator(min_length = 1, max_length = 10000, pattern = r"^[^\x00]*$"))]
     pub body: Text,
     /// 1 to 100 characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^[^\x00]*$"))]
     pub customer_id: Text,
     /// Where it came from (default `api`; null means the same).
-    #[oai(nullable, validator(max_length = 50))]
+    #[oai(nullable, validator(max_length = 50, pattern = r"^[^\x00]*$"))]
     pub channel: Option<Text>,
     /// Free-form metadata, stored as given (null: none).
     #[oai(nullable)]
