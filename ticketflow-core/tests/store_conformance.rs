@@ -511,6 +511,22 @@ async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<
         "sent since the lease expired"
     );
 
+    // A row the relay claimed but has not marked sent is in flight: its message may arrive
+    // first, and the ticket can still be claimed (only an unclaimed future row is a delayed
+    // retry that holds claims back).
+    let (t3, _) = store.create(new_ticket("c", "in flight")).await.unwrap();
+    let in_flight = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert!(in_flight.iter().any(|m| m.ticket_id == t3.id));
+    assert!(
+        store
+            .claim(t3.id, "w1", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let ids: Vec<i64> = in_flight.iter().map(|m| m.id).collect();
+    store.mark_sent(&ids).await.unwrap();
+
     // A delayed enqueue is not due yet.
     let (t2, _) = store.create(new_ticket("c", "delayed")).await.unwrap();
     for m in store.claim_outbox(10, Duration::from_secs(30)).await.unwrap() {
@@ -606,6 +622,14 @@ async fn retry_transitions_charge_and_reset_the_budget(store: Arc<dyn TicketStor
         .await
         .unwrap();
     assert_eq!(retried.attempt_count, 1);
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "an early duplicate delivery cannot skip the retry's backoff"
+    );
     let failed = store
         .transition(
             t.id,

@@ -118,7 +118,9 @@ pub trait TicketStore: Send + Sync {
     /// whose lease expired (a takeover). Sets `processing`, bumps the lease epoch, version and
     /// attempt count, and writes a `status_change` event, in one transaction. Returns the
     /// ticket and the fence its checkpoint writes must carry; `None` when another live worker
-    /// holds it or it is in no state to be processed.
+    /// holds it, it is in no state to be processed, or it is `pending` with a delayed retry not
+    /// yet due (an early duplicate delivery must not skip the backoff: the scheduled message
+    /// will come).
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError>;
 
     /// Extends a lease the run still holds; `false` when the fence is stale (the ticket was

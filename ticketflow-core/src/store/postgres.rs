@@ -437,7 +437,7 @@ impl TicketStore for PgStore {
         let rows = sqlx::query(
             "WITH due AS (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= now() \
                           ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-             UPDATE outbox o SET available_at = now() + make_interval(secs => $2) \
+             UPDATE outbox o SET available_at = now() + make_interval(secs => $2), claimed_at = now() \
              FROM due, tickets t WHERE o.id = due.id AND t.id = o.ticket_id \
              RETURNING o.id, o.ticket_id, o.request_id, o.traceparent, t.attempt_count",
         )
@@ -511,7 +511,9 @@ impl TicketStore for PgStore {
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND (status = 'pending' OR \
+            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND ((status = 'pending' AND NOT EXISTS \
+                 (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 AND o.sent_at IS NULL AND o.claimed_at IS NULL \
+                     AND o.available_at > now())) OR \
                  (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE) \
              UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
                  lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \

@@ -458,9 +458,10 @@ impl TicketStore for SqliteStore {
         let mut claimed = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: i64 = r.try_get("id")?;
-            sqlx::query("UPDATE outbox SET available_at = ?1 WHERE id = ?2")
+            sqlx::query("UPDATE outbox SET available_at = ?1, claimed_at = ?3 WHERE id = ?2")
                 .bind(&hidden_until)
                 .bind(id)
+                .bind(timestamp(at))
                 .execute(&mut *tx)
                 .await?;
             claimed.push(OutboxMessage {
@@ -552,7 +553,8 @@ impl TicketStore for SqliteStore {
             "UPDATE tickets SET status = 'processing', worker_id = ?2, lease_epoch = lease_epoch + 1, \
                  lease_expires_at = ?3, heartbeat_at = ?4, version = version + 1, \
                  started_at = COALESCE(started_at, ?4), completed_at = NULL, updated_at = ?4 \
-             WHERE id = ?1 AND (status = 'pending' OR \
+             WHERE id = ?1 AND ((status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox o \
+                     WHERE o.ticket_id = ?1 AND o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > ?4)) OR \
                  (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < ?4))) \
              RETURNING {TICKET_COLUMNS}"
         )))
