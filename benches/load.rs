@@ -437,4 +437,28 @@ async fn main() {
     println!("written to {}", file.display());
     drop(workers);
     drop(api);
+    // Leave nothing behind: the run's database or SQLite file.
+    drop(db);
+    match args.mode {
+        Mode::Distributed => {
+            let admin = std::env::var("TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            if let (Ok(mut conn), Some((_, name))) =
+                (sqlx::PgConnection::connect(&admin).await, database_url.rsplit_once('/'))
+            {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+        Mode::Embedded => {
+            if let Some(path) = database_url.strip_prefix("sqlite://") {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+        }
+    }
 }
