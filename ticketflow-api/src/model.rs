@@ -28,18 +28,32 @@ impl AsRef<str> for Text {
     }
 }
 
-/// A new ticket. Text fields may hold any characters but NUL (PostgreSQL cannot store it);
-/// the schema says so with a pattern, so clients and fuzzers know before they send.
+/// A new ticket. Text fields may hold any characters but NUL (PostgreSQL cannot store it), and
+/// the required ones must not be blank; the schema says both with patterns, so clients and
+/// fuzzers know before they send. "Blank" is Unicode White_Space, spelled out so that every
+/// regex dialect reading the schema agrees with the server's check.
 #[derive(Debug, Clone, Object)]
 pub struct CreateTicket {
-    /// 1 to 500 characters.
-    #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[^\x00]*$"))]
+    /// 1 to 500 characters, not all white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     pub subject: Text,
-    /// 1 to 10,000 characters.
-    #[oai(validator(min_length = 1, max_length = 10000, pattern = r"^[^\x00]*$"))]
+    /// 1 to 10,000 characters, not all white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     pub body: Text,
-    /// 1 to 100 characters.
-    #[oai(validator(min_length = 1, max_length = 100, pattern = r"^[^\x00]*$"))]
+    /// 1 to 100 characters, not all white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
     pub customer_id: Text,
     /// Where it came from (default `api`; null means the same).
     #[oai(nullable, validator(max_length = 50, pattern = r"^[^\x00]*$"))]

@@ -85,6 +85,14 @@ async fn hostile_input_is_refused_or_stored_verbatim(database_url: String) {
             422,
         ),
         (
+            "a blank body (white space only, ideographic space included)",
+            "application/json",
+            "{\"subject\": \"s\", \"body\": \" \\t\u{3000}\", \"customer_id\": \"c\"}"
+                .as_bytes()
+                .to_vec(),
+            422,
+        ),
+        (
             "an escaped NUL",
             "application/json",
             br#"{"subject": "s\u0000", "body": "b", "customer_id": "c"}"#.to_vec(),
