@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{client, free_port, fresh_postgres, get_json, spawn, temp_sqlite, wait_for_status, worker_binary};
+use support::{
+    client, free_port, fresh_postgres, get_json, spawn, spawn_api, temp_sqlite, wait_for_status, worker_binary,
+};
 use ticketflow_core::testing::{FakeLlm, Reply};
 
 mod support;
@@ -39,16 +41,7 @@ fn ticket_body(subject: &str) -> Value {
 
 #[tokio::test]
 async fn embedded_mode_serves_the_whole_lifecycle() {
-    let port = free_port();
-    let api = spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_ticketflow-api")),
-        &[
-            ("DATABASE_URL", temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ],
-        port,
-    )
-    .await;
+    let api = spawn_api(&[("DATABASE_URL", temp_sqlite())]).await;
     let base = api.base.clone();
     let client = client();
 
@@ -249,17 +242,11 @@ async fn embedded_mode_serves_the_whole_lifecycle() {
 async fn a_failed_ticket_is_retried_over_http_and_completes() {
     let fake = FakeLlm::start().await;
     fake.script("classify", [Reply::Status(401, None)]);
-    let port = free_port();
-    let api = spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_ticketflow-api")),
-        &[
-            ("DATABASE_URL", temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("OPENAI_API_KEY", "sk-e2e".into()),
-            ("OPENAI_BASE_URL", fake.base_url.clone()),
-        ],
-        port,
-    )
+    let api = spawn_api(&[
+        ("DATABASE_URL", temp_sqlite()),
+        ("OPENAI_API_KEY", "sk-e2e".into()),
+        ("OPENAI_BASE_URL", fake.base_url.clone()),
+    ])
     .await;
     let client = client();
     let (_, created, _) = create(&client, &api.base, ticket_body("Rejected key"), "e2e-fail").await;

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{client, free_port, spawn, spawn_logging, temp_sqlite};
+use support::{client, free_port, spawn_api, spawn_logging, temp_sqlite};
 use ticketflow_core::testing::{FakeLlm, Reply};
 
 fn api_binary() -> &'static Path {
@@ -19,17 +19,7 @@ fn ticket(subject: &str) -> Value {
 
 #[tokio::test]
 async fn api_keys_guard_the_ticket_routes_only() {
-    let port = free_port();
-    let api = spawn(
-        api_binary(),
-        &[
-            ("DATABASE_URL", temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("API_KEYS", "key-one, key-two".into()),
-        ],
-        port,
-    )
-    .await;
+    let api = spawn_api(&[("DATABASE_URL", temp_sqlite()), ("API_KEYS", "key-one, key-two".into())]).await;
     let c = client();
     let base = &api.base;
     let post = |auth: Option<&str>| {
@@ -97,17 +87,11 @@ async fn api_keys_guard_the_ticket_routes_only() {
 
 #[tokio::test]
 async fn ticket_creation_is_rate_limited_per_client() {
-    let port = free_port();
-    let api = spawn(
-        api_binary(),
-        &[
-            ("DATABASE_URL", temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("RATE_LIMIT_PER_MINUTE", "2".into()),
-            ("API_KEYS", "alice,bob".into()),
-        ],
-        port,
-    )
+    let api = spawn_api(&[
+        ("DATABASE_URL", temp_sqlite()),
+        ("RATE_LIMIT_PER_MINUTE", "2".into()),
+        ("API_KEYS", "alice,bob".into()),
+    ])
     .await;
     let c = client();
     let create = |key: &'static str, subject: &'static str| {
@@ -143,16 +127,10 @@ async fn ticket_creation_is_rate_limited_per_client() {
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
-    let port = free_port();
-    let api = spawn(
-        api_binary(),
-        &[
-            ("DATABASE_URL", temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("CORS_ORIGINS", "https://app.example".into()),
-        ],
-        port,
-    )
+    let api = spawn_api(&[
+        ("DATABASE_URL", temp_sqlite()),
+        ("CORS_ORIGINS", "https://app.example".into()),
+    ])
     .await;
     let c = client();
     let preflight = |origin: &'static str| {

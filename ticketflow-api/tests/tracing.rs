@@ -85,20 +85,7 @@ async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
         .as_str()
         .unwrap()
         .to_owned();
-    for _ in 0..200 {
-        let ticket: Value = client
-            .get(format!("{base}/tickets/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ticket["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait_for_status(&client, &base, &id, "completed").await;
     assert!(background.stop(Duration::from_secs(10)).await);
     server.abort();
     provider.force_flush().unwrap();
@@ -174,19 +161,13 @@ async fn the_binary_exports_spans_over_otlp() {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
-    let port = support::free_port();
-    let api = support::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_ticketflow-api")),
-        &[
-            ("DATABASE_URL", support::temp_sqlite()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{collector_port}"),
-            ),
-        ],
-        port,
-    )
+    let api = support::spawn_api(&[
+        ("DATABASE_URL", support::temp_sqlite()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}"),
+        ),
+    ])
     .await;
     let client = support::client();
     let response = client

@@ -70,6 +70,15 @@ pub fn worker_binary() -> std::path::PathBuf {
     worker
 }
 
+/// Starts the API binary on a free port (`BIND_ADDR` is added to `env`) and waits until it
+/// is healthy.
+pub async fn spawn_api(env: &[(&str, String)]) -> Running {
+    let port = free_port();
+    let mut env = env.to_vec();
+    env.push(("BIND_ADDR", format!("127.0.0.1:{port}")));
+    spawn(std::path::Path::new(env!("CARGO_BIN_EXE_ticketflow-api")), &env, port).await
+}
+
 pub async fn spawn(binary: &std::path::Path, env: &[(&str, String)], health_port: u16) -> Running {
     spawn_logging(binary, env, health_port, None).await
 }
