@@ -46,6 +46,7 @@ conformance!(
     claims_lease_and_fence,
     checkpointer_passes_the_graph_suite,
     fenced_checkpoints_write_step_events_once,
+    concurrent_runs_checkpoint_independently,
     fifty_concurrent_identical_creates_make_one_row,
     customer_history_is_newest_first,
     workflow_runs_on_the_store_checkpointer,
@@ -371,6 +372,78 @@ async fn fenced_checkpoints_write_step_events_once(store: Arc<dyn TicketStore>) 
     assert_eq!(steps[0].step_name.as_deref(), Some("node-1"));
     assert_eq!(steps[0].payload["step"], 1);
     assert_eq!(steps[0].request_id.as_deref(), Some("req-42"));
+}
+
+/// Many runs write at once (on PostgreSQL they share transactions): each write still gets its
+/// own answer — a stale run is fenced off alone, a checkpoint the database cannot store fails
+/// alone — and every committed step has exactly one `step_complete` event.
+async fn concurrent_runs_checkpoint_independently(store: Arc<dyn TicketStore>) {
+    let mut runs = Vec::new();
+    for i in 0..12 {
+        let (t, _) = store.create(new_ticket("c", &format!("batch {i}"))).await.unwrap();
+        let lease = if i == 0 {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(60)
+        };
+        let (_, fence) = store.claim(t.id, "w1", lease).await.unwrap().unwrap();
+        runs.push((t.id, fence));
+    }
+    // Ticket 0 is taken over: its first run is stale.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, current) = store
+        .claim(runs[0].0, "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(current.epoch > runs[0].1.epoch);
+
+    let writes = runs.iter().enumerate().map(|(i, &(id, fence))| {
+        let store = store.clone();
+        async move {
+            let mut checkpoint = ticketflow_graph::testing::sample_checkpoint(&id.to_string(), 1, None);
+            if i == 1 {
+                // PostgreSQL cannot store a NUL in JSON.
+                checkpoint.state = serde_json::value::RawValue::from_string(r#"{"text":"a\u0000b"}"#.into()).unwrap();
+            }
+            store.checkpointer(Some(fence)).put(checkpoint).await
+        }
+    });
+    let outcomes = futures::future::join_all(writes).await;
+    assert!(
+        matches!(outcomes[0], Err(CheckpointError::Fenced(_))),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(outcomes[1], Ok(()) | Err(CheckpointError::Storage(_))),
+        "{:?}",
+        outcomes[1]
+    );
+    for (i, outcome) in outcomes.iter().enumerate().skip(2) {
+        assert!(outcome.is_ok(), "run {i}: {outcome:?}");
+    }
+    for (i, &(id, _)) in runs.iter().enumerate() {
+        let committed = store
+            .checkpointer(None)
+            .latest(&id.to_string())
+            .await
+            .unwrap()
+            .is_some();
+        let steps = store
+            .events(id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "step_complete")
+            .count();
+        assert_eq!(steps, usize::from(committed), "run {i}: one event per committed step");
+        match i {
+            0 => assert!(!committed, "the stale run wrote nothing"),
+            1 => assert_eq!(committed, outcomes[1].is_ok()),
+            _ => assert!(committed, "run {i}"),
+        }
+    }
 }
 
 async fn fifty_concurrent_identical_creates_make_one_row(store: Arc<dyn TicketStore>) {

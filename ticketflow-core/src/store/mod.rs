@@ -2,6 +2,7 @@
 //! [`TicketStore`] trait with PostgreSQL (production, Supabase-compatible) and SQLite (the
 //! embedded default) implementations that pass one conformance suite.
 
+mod group_commit;
 mod identity;
 mod model;
 mod postgres;

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgConnection, QueryBuilder, Row};
 use ticketflow_graph::{Checkpoint, CheckpointError, Checkpointer};
 use uuid::Uuid;
 
+use super::group_commit::{CheckpointWrite, GroupCommit, Limits, Written};
 use super::{
     Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
     TicketPage, TicketStore, Transition, content_hash, ticket_id,
@@ -33,6 +34,18 @@ pub struct PgOptions {
     /// Prepared-statement caching. Turn off behind a transaction pooler (Supabase's port
     /// 6543, PgBouncer in transaction mode), which cannot keep prepared statements.
     pub statement_cache: bool,
+    /// Group commit: how many tasks write checkpoints, each committing whatever concurrent
+    /// runs have queued in one transaction (see [`checkpoint_batch`](Self::checkpoint_batch)).
+    pub checkpoint_writers: usize,
+    /// The most checkpoints one transaction carries; 1 turns group commit off (every
+    /// checkpoint its own transaction). Either way a run's `put` returns once its checkpoint
+    /// committed.
+    pub checkpoint_batch: usize,
+    /// The most bytes (about) one batched statement carries over TLS. The default keeps a
+    /// statement inside one TLS record: sqlx 0.9.0 leaves Nagle's algorithm on, so a statement
+    /// that spans two records waits for the server's delayed ACK (~40 ms on Linux). Without
+    /// TLS there is no limit.
+    pub checkpoint_batch_bytes: usize,
 }
 
 impl Default for PgOptions {
@@ -42,6 +55,9 @@ impl Default for PgOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(2),
             statement_cache: true,
+            checkpoint_writers: 2,
+            checkpoint_batch: 64,
+            checkpoint_batch_bytes: 15 * 1024,
         }
     }
 }
@@ -51,6 +67,7 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: PgPool,
     schema: String,
+    checkpoints: GroupCommit,
 }
 
 const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, attempt_count, version, channel, \
@@ -58,6 +75,25 @@ const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, at
 const EVENT_COLUMNS: &str = "id, ticket_id, seq, event_type, step_name, payload, request_id, created_at";
 const CHECKPOINT_COLUMNS: &str = "thread_id, step, checkpoint_id, parent_id, completed_node, next_node, \
                                   state::text AS state, graph_version, interrupt, metadata, created_at";
+
+/// TLS on a loopback connection protects nothing and costs CPU on both ends, so unless
+/// `sslmode` is set (in the URL or `PGSSLMODE`), connections to localhost or a Unix socket go
+/// without it.
+fn without_tls_on_loopback(url: &str, options: PgConnectOptions, sslmode_env: bool) -> PgConnectOptions {
+    let explicit = sslmode_env
+        || url.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|p| p.starts_with("sslmode=") || p.starts_with("ssl-mode="))
+        });
+    let loopback =
+        options.get_socket().is_some() || matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    if loopback && !explicit {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
+}
 
 fn valid_schema(schema: &str) -> Result<(), StoreError> {
     let ok = !schema.is_empty()
@@ -88,11 +124,25 @@ impl PgStore {
             })?
             .options([("search_path", options.schema.as_str())])
             .statement_cache_capacity(if options.statement_cache { 256 } else { 0 });
+        let connect = without_tls_on_loopback(url, connect, std::env::var_os("PGSSLMODE").is_some());
+        // Without TLS a batch of any size goes out in one write (see `checkpoint_batch_bytes`).
+        let batch_bytes = match connect.get_ssl_mode() {
+            PgSslMode::Disable => usize::MAX,
+            _ => options.checkpoint_batch_bytes,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect);
         Ok(Self {
+            checkpoints: GroupCommit::new(
+                pool.clone(),
+                options.checkpoint_writers,
+                Limits {
+                    rows: options.checkpoint_batch,
+                    bytes: batch_bytes,
+                },
+            ),
             pool,
             schema: options.schema,
         })
@@ -335,10 +385,13 @@ impl TicketStore for PgStore {
     }
 
     async fn transition(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<Ticket, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // One statement, so one round trip: the update, its `status_change` event (built from
+        // the row it describes), the transition's own events after it, in order, and the retry's
+        // outbox row (carrying the trace context of the ticket's latest one) commit together.
+        let events = &change.events;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND version = $5 FOR UPDATE) \
-             UPDATE tickets t SET status = $2, version = t.version + 1, result = COALESCE($3, t.result), \
+            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND version = $5 FOR UPDATE), \
+             moved AS (UPDATE tickets t SET status = $2, version = t.version + 1, result = COALESCE($3, t.result), \
                  attempt_count = CASE WHEN $6 THEN 0 ELSE t.attempt_count END + $4, \
                  worker_id = CASE WHEN $2 = 'processing' THEN t.worker_id ELSE NULL END, \
                  lease_expires_at = CASE WHEN $2 = 'processing' THEN t.lease_expires_at ELSE NULL END, \
@@ -346,8 +399,23 @@ impl TicketStore for PgStore {
                  completed_at = CASE WHEN $2 IN ('completed', 'failed_permanent') THEN now() \
                                      WHEN $2 IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
                  updated_at = now() \
-             FROM old WHERE t.id = $1 AND t.version = $5 \
-             RETURNING {}, old.status AS from_status",
+                 FROM old WHERE t.id = $1 AND t.version = $5 \
+                 RETURNING {}, old.status AS from_status), \
+             recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, payload, request_id) \
+                 SELECT e.id, $1, e.event_type, e.step_name, e.payload, e.request_id FROM ( \
+                     SELECT 0::int8 AS ord, $7::uuid AS id, 'status_change'::text AS event_type, NULL::text AS step_name, \
+                         jsonb_build_object('from', from_status, 'to', $2::text, 'attempt_count', attempt_count) \
+                             AS payload, $8::text AS request_id \
+                     FROM moved \
+                     UNION ALL \
+                     SELECT x.ord, x.id, x.event_type, x.step_name, x.payload::jsonb, x.request_id \
+                     FROM moved, unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+                         WITH ORDINALITY AS x(id, event_type, step_name, payload, request_id, ord) \
+                 ) e ORDER BY e.ord), \
+             queued AS (INSERT INTO outbox (ticket_id, request_id, traceparent, available_at) \
+                 SELECT $1, $8, (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = $1 ORDER BY o.id DESC LIMIT 1), \
+                     now() + make_interval(secs => $14) FROM moved WHERE $14::float8 IS NOT NULL) \
+             SELECT * FROM moved",
             TICKET_COLUMNS
                 .split(", ")
                 .map(|c| format!("t.{c}"))
@@ -360,36 +428,26 @@ impl TicketStore for PgStore {
         .bind(i32::from(change.count_attempt))
         .bind(expected_version)
         .bind(change.reset_attempts)
-        .fetch_optional(&mut *tx)
+        .bind(Uuid::now_v7())
+        .bind(change.request_id.as_deref())
+        .bind(events.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.step_name.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.request_id.as_deref()).collect::<Vec<_>>())
+        .bind(change.enqueue_after.map(|d| d.as_secs_f64()))
+        .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            let current = Self::fetch_ticket(&mut tx, id).await?;
-            tx.rollback().await?;
-            return Err(match current {
+            return Err(match self.get(id).await? {
                 None => StoreError::NotFound(id),
-                Some((t, _)) => StoreError::Conflict {
+                Some(t) => StoreError::Conflict {
                     id,
                     message: format!("expected version {expected_version}, found {}", t.version),
                 },
             });
         };
-        let ticket = ticket_from_row(&row)?;
-        let from: String = row.try_get("from_status")?;
-        let status_change = NewEvent {
-            event_type: EventType::StatusChange,
-            step_name: None,
-            payload: json!({ "from": from, "to": change.to.as_str(), "attempt_count": ticket.attempt_count }),
-            request_id: change.request_id.clone(),
-        };
-        insert_event(&mut tx, id, &status_change, None).await?;
-        for event in &change.events {
-            insert_event(&mut tx, id, event, None).await?;
-        }
-        if let Some(delay) = change.enqueue_after {
-            enqueue(&mut tx, id, change.request_id.as_deref(), delay).await?;
-        }
-        tx.commit().await?;
-        Ok(ticket)
+        ticket_from_row(&row)
     }
 
     async fn heartbeat(&self, fence: Fence, lease: Duration) -> Result<bool, StoreError> {
@@ -509,17 +567,26 @@ impl TicketStore for PgStore {
     }
 
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // One statement, so one round trip: the lock, the update and the `status_change` event
+        // (the payload of `model::claim_event`, built here from the row it describes, with the
+        // request id of the ticket's latest outbox row) commit together.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND ((status = 'pending' AND NOT EXISTS \
                  (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 AND o.sent_at IS NULL AND o.claimed_at IS NULL \
                      AND o.available_at > now())) OR \
-                 (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE) \
-             UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
+                 (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE), \
+             claimed AS (UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
                  lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
                  version = t.version + 1, \
                  started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now() \
-             FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status",
+                 FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status), \
+             recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
+                 SELECT $4, $1, 'status_change', jsonb_build_object('from', from_status, 'to', 'processing', \
+                     'worker_id', $2::text, 'lease_epoch', lease_epoch, 'takeover', from_status = 'processing'), \
+                     (SELECT request_id FROM outbox WHERE ticket_id = $1 AND request_id IS NOT NULL \
+                      ORDER BY id DESC LIMIT 1) \
+                 FROM claimed) \
+             SELECT * FROM claimed",
             TICKET_COLUMNS
                 .split(", ")
                 .map(|c| format!("t.{c}"))
@@ -529,25 +596,17 @@ impl TicketStore for PgStore {
         .bind(id)
         .bind(worker_id)
         .bind(lease.as_secs_f64())
-        .fetch_optional(&mut *tx)
+        .bind(Uuid::now_v7())
+        .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            let exists = Self::fetch_ticket(&mut tx, id).await?.is_some();
-            tx.rollback().await?;
-            return if exists {
+            return if self.get(id).await?.is_some() {
                 Ok(None)
             } else {
                 Err(StoreError::NotFound(id))
             };
         };
         let ticket = ticket_from_row(&row)?;
-        let from: String = row.try_get("from_status")?;
-        let event = NewEvent {
-            request_id: latest_request_id(&mut tx, id).await?,
-            ..super::model::claim_event(&from, worker_id, &ticket)
-        };
-        insert_event(&mut tx, id, &event, None).await?;
-        tx.commit().await?;
         let fence = Fence {
             ticket_id: id,
             epoch: ticket.lease_epoch,
@@ -558,6 +617,7 @@ impl TicketStore for PgStore {
     fn checkpointer(&self, fence: Option<Fence>) -> Arc<dyn Checkpointer> {
         Arc::new(PgCheckpointer {
             pool: self.pool.clone(),
+            writer: self.checkpoints.clone(),
             fence,
             last_put: Mutex::new(None),
         })
@@ -604,6 +664,7 @@ impl HistorySource for PgStore {
 /// Checkpoints in `workflow_checkpoints`; see [`TicketStore::checkpointer`].
 struct PgCheckpointer {
     pool: PgPool,
+    writer: GroupCommit,
     fence: Option<Fence>,
     /// When the previous checkpoint of this run was written: a step's duration is the time
     /// since (node time plus the checkpoint write).
@@ -635,7 +696,6 @@ fn checkpoint_from_row(row: &PgRow) -> Result<Checkpoint, CheckpointError> {
 #[async_trait]
 impl Checkpointer for PgCheckpointer {
     async fn put(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
-        let step = i64::try_from(checkpoint.step).map_err(CheckpointError::storage)?;
         let event = match (self.fence, &checkpoint.completed_node) {
             (Some(_), Some(node)) => {
                 let duration = self
@@ -647,61 +707,26 @@ impl Checkpointer for PgCheckpointer {
             }
             _ => None,
         };
-        // One statement, so one round trip and one implicit transaction: the fence check, the
-        // checkpoint and its step_complete event commit together or not at all. (Five round
-        // trips — BEGIN, check, insert, insert, COMMIT — cost more CPU than the writes.) The
-        // event insert runs though nothing reads it: PostgreSQL runs every data-modifying CTE.
-        // `FOR SHARE` makes a concurrent claim, which bumps the epoch, wait for this write.
-        let row = sqlx::query(
-            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE), \
-                  allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
-                  saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
-                        completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                      SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
-                      ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
-                  recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-                        payload, request_id) \
-                      SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved WHERE $15::text IS NOT NULL) \
-             SELECT (SELECT lease_epoch FROM fence) AS epoch, (SELECT count(*) FROM saved) AS saved",
-        )
-        .bind(&*checkpoint.thread_id)
-        .bind(step)
-        .bind(checkpoint.id)
-        .bind(checkpoint.parent_id)
-        .bind(checkpoint.completed_node.as_deref())
-        .bind(checkpoint.next_node.as_deref())
-        .bind(checkpoint.state.get())
-        .bind(&*checkpoint.graph_version)
-        .bind(checkpoint.interrupt.as_ref())
-        .bind(&checkpoint.metadata)
-        .bind(checkpoint.created_at)
-        .bind(self.fence.map(|f| f.ticket_id))
-        .bind(self.fence.map(|f| f.epoch))
-        .bind(Uuid::now_v7())
-        .bind(event.as_ref().map(|e| e.event_type.as_str()))
-        .bind(event.as_ref().and_then(|e| e.step_name.as_deref()))
-        .bind(event.as_ref().map(|e| &e.payload))
-        .bind(event.as_ref().and_then(|e| e.request_id.as_deref()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(storage)?;
-        if let Some(fence) = self.fence {
-            let epoch: Option<i64> = row.try_get("epoch").map_err(storage)?;
-            if epoch != Some(fence.epoch) {
-                return Err(CheckpointError::Fenced(format!(
-                    "ticket {} is at lease epoch {epoch:?}, this run holds {}",
-                    fence.ticket_id, fence.epoch
-                )));
+        let (thread_id, step) = (checkpoint.thread_id.clone(), checkpoint.step);
+        let write = CheckpointWrite {
+            checkpoint,
+            fence: self.fence,
+            event,
+        };
+        match self.writer.write(write).await? {
+            Written::Saved => {
+                *self.last_put.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                Ok(())
             }
+            Written::Fenced { fence, epoch } => Err(CheckpointError::Fenced(format!(
+                "ticket {} is at lease epoch {epoch:?}, this run holds {}",
+                fence.ticket_id, fence.epoch
+            ))),
+            Written::Taken => Err(CheckpointError::Conflict {
+                thread_id: thread_id.to_string(),
+                step,
+            }),
         }
-        if row.try_get::<i64, _>("saved").map_err(storage)? == 0 {
-            return Err(CheckpointError::Conflict {
-                thread_id: checkpoint.thread_id.to_string(),
-                step: checkpoint.step,
-            });
-        }
-        *self.last_put.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        Ok(())
     }
 
     async fn latest(&self, thread_id: &str) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -748,5 +773,34 @@ impl Checkpointer for PgCheckpointer {
         .await
         .map_err(storage)?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str, env: bool) -> PgSslMode {
+        let options = PgConnectOptions::from_str(url).unwrap();
+        without_tls_on_loopback(url, options, env).get_ssl_mode()
+    }
+
+    #[test]
+    fn loopback_goes_without_tls_unless_sslmode_is_given() {
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1:5432/db", false),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(mode("postgres://u@localhost/db", false), PgSslMode::Disable));
+        assert!(matches!(mode("postgres://u@[::1]/db", false), PgSslMode::Disable));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db?sslmode=require", false),
+            PgSslMode::Require
+        ));
+        assert!(!matches!(mode("postgres://u@127.0.0.1/db", true), PgSslMode::Disable));
+        assert!(!matches!(
+            mode("postgres://u@db.example.com/db", false),
+            PgSslMode::Disable
+        ));
     }
 }

@@ -1,0 +1,333 @@
+//! Group commit of checkpoint writes in PostgreSQL: the checkpoints of concurrent runs are
+//! written together, many runs' steps in one statement and one transaction, each row still
+//! fenced by its own ticket's lease epoch.
+//!
+//! Why: a checkpoint after every step is most of a ticket's transactions, and on a small
+//! machine a transaction's fixed cost (a round trip, parse and plan, the commit and its WAL
+//! flush) outweighs the row it writes. A run still waits for its checkpoint to commit before
+//! its next step, so durability is unchanged; only the commit is shared.
+//!
+//! Batching is natural, not timed: a writer takes whatever is queued when it becomes free, so
+//! a lone run never waits for company, and batches grow with the load.
+
+use std::sync::{Arc, OnceLock};
+
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+use ticketflow_graph::{Checkpoint, CheckpointError};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{Fence, NewEvent};
+
+/// One checkpoint to write: the fence its run holds, and the `step_complete` event that
+/// commits with it.
+pub(crate) struct CheckpointWrite {
+    pub checkpoint: Checkpoint,
+    pub fence: Option<Fence>,
+    pub event: Option<NewEvent>,
+}
+
+/// What became of one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Committed.
+    Saved,
+    /// Refused: the ticket is at another lease epoch (`None`: gone), so the run holding
+    /// `fence` lost its lease.
+    Fenced { fence: Fence, epoch: Option<i64> },
+    /// Refused: the thread already has a checkpoint at this step.
+    Taken,
+}
+
+type Reply = oneshot::Sender<Result<Written, CheckpointError>>;
+type Queued = (CheckpointWrite, Reply);
+
+impl CheckpointWrite {
+    /// About how many bytes this write adds to the statement sent.
+    fn wire_size(&self) -> usize {
+        let event = self.event.as_ref().map_or(0, |e| e.payload.to_string().len() + 64);
+        // Ids, step, names, timestamps, array headers: about 300 bytes.
+        self.checkpoint.state.get().len() + self.checkpoint.metadata.to_string().len() + event + 300
+    }
+}
+
+/// How big one batch may grow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Checkpoints.
+    pub rows: usize,
+    /// Bytes of statement, about (a write larger than this still goes, alone).
+    pub bytes: usize,
+}
+
+/// The queue in front of the writer tasks. Cheap to clone; the writers stop when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("writers", &self.inner.writers)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    pool: PgPool,
+    writers: usize,
+    limits: Limits,
+    /// Started on first use, in the runtime of the first writer, so that building a store
+    /// needs no runtime.
+    queue: OnceLock<mpsc::Sender<Queued>>,
+}
+
+impl GroupCommit {
+    /// `writers` tasks, each writing batches within `limits` per transaction.
+    pub fn new(pool: PgPool, writers: usize, limits: Limits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                writers: writers.max(1),
+                limits: Limits {
+                    rows: limits.rows.max(1),
+                    bytes: limits.bytes,
+                },
+                queue: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Writes one checkpoint, sharing the transaction with whatever else is queued; returns
+    /// once it committed (or was refused).
+    pub async fn write(&self, write: CheckpointWrite) -> Result<Written, CheckpointError> {
+        if self.inner.limits.rows == 1 {
+            return write_one(&self.inner.pool, write).await;
+        }
+        let queue = self.inner.queue.get_or_init(|| self.start());
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError((write, _))) = queue.send((write, reply)).await {
+            // The writers are gone: their runtime shut down while this store lives on in
+            // another. Write alone rather than fail.
+            return write_one(&self.inner.pool, write).await;
+        }
+        answer
+            .await
+            .map_err(|_| CheckpointError::storage("the checkpoint writer stopped before answering"))?
+    }
+
+    fn start(&self) -> mpsc::Sender<Queued> {
+        let (sender, receiver) = mpsc::channel(self.inner.limits.rows * self.inner.writers * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..self.inner.writers {
+            tokio::spawn(writer(self.inner.pool.clone(), receiver.clone(), self.inner.limits));
+        }
+        sender
+    }
+}
+
+/// Takes what is queued (up to the limits), writes it in one transaction, answers each
+/// caller, repeats. Several writers share the queue, so one gathers while another commits.
+async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits: Limits) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(limits.rows);
+    // A write that would have made the batch too big opens the next one.
+    let mut carried: Option<Queued> = None;
+    loop {
+        let mut bytes = 0;
+        // The queue's lock is held only while gathering, never across a write.
+        let mut queue = match carried.take() {
+            Some(queued) => {
+                bytes += queued.0.wire_size();
+                batch.push(queued);
+                // With a write in hand, never wait for the lock: its holder may be waiting
+                // for writes that will not come until this one is answered.
+                queue.try_lock().ok()
+            }
+            None => {
+                let mut queue = queue.lock().await;
+                let Some(queued) = queue.recv().await else {
+                    return; // every sender is gone
+                };
+                bytes += queued.0.wire_size();
+                batch.push(queued);
+                Some(queue)
+            }
+        };
+        while let Some(receiver) = queue.as_mut()
+            && batch.len() < limits.rows
+        {
+            let Ok(queued) = receiver.try_recv() else { break };
+            let size = queued.0.wire_size();
+            if bytes + size > limits.bytes {
+                carried = Some(queued);
+                break;
+            }
+            bytes += size;
+            batch.push(queued);
+        }
+        drop(queue);
+        let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        metrics::histogram!("checkpoint_batch_size").record(writes.len() as f64);
+        match write_batch(&pool, &writes).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            // The database refused the statement (bad data in one row, a deadlock): write
+            // each alone, so a row's problem stays its own.
+            Err(sqlx::Error::Database(_)) if writes.len() > 1 => {
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let _ = reply.send(write_one(&pool, write).await);
+                }
+            }
+            // An outage: every caller gets it.
+            Err(error) => {
+                let error = Arc::new(error);
+                for reply in replies {
+                    let _ = reply.send(Err(CheckpointError::storage(error.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes one checkpoint in a transaction of its own.
+async fn write_one(pool: &PgPool, write: CheckpointWrite) -> Result<Written, CheckpointError> {
+    write_batch(pool, std::slice::from_ref(&write))
+        .await
+        .map_err(CheckpointError::storage)?
+        .pop()
+        .ok_or_else(|| CheckpointError::storage("the checkpoint write answered no row"))
+}
+
+/// The columns of a batch, one array per column: `unnest` turns them back into rows, so a
+/// batch of any size is one prepared statement.
+#[derive(Default)]
+struct Columns {
+    thread_id: Vec<String>,
+    step: Vec<i64>,
+    checkpoint_id: Vec<Uuid>,
+    parent_id: Vec<Option<Uuid>>,
+    completed_node: Vec<Option<String>>,
+    next_node: Vec<Option<String>>,
+    state: Vec<String>,
+    graph_version: Vec<String>,
+    interrupt: Vec<Option<String>>,
+    metadata: Vec<String>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+    fence_ticket: Vec<Option<Uuid>>,
+    fence_epoch: Vec<Option<i64>>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<Option<&'static str>>,
+    event_step: Vec<Option<String>>,
+    event_payload: Vec<Option<String>>,
+    event_request: Vec<Option<String>>,
+}
+
+/// Writes `writes` in one statement (so one implicit transaction) and says, in order, what
+/// became of each. The fence check, the checkpoints and their events commit together or not at
+/// all. `FOR SHARE` on the fenced tickets, taken in id order, makes a concurrent claim (which
+/// bumps the epoch) wait for this write, so a run that took a ticket over always sees the
+/// checkpoints the earlier run committed.
+async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Written>, sqlx::Error> {
+    let mut c = Columns::default();
+    for CheckpointWrite {
+        checkpoint,
+        fence,
+        event,
+    } in writes
+    {
+        let json = |v: &serde_json::Value| v.to_string();
+        c.thread_id.push(checkpoint.thread_id.to_string());
+        c.step
+            .push(i64::try_from(checkpoint.step).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+        c.checkpoint_id.push(checkpoint.id);
+        c.parent_id.push(checkpoint.parent_id);
+        c.completed_node
+            .push(checkpoint.completed_node.as_deref().map(str::to_owned));
+        c.next_node.push(checkpoint.next_node.as_deref().map(str::to_owned));
+        c.state.push(checkpoint.state.get().to_owned());
+        c.graph_version.push(checkpoint.graph_version.to_string());
+        c.interrupt.push(checkpoint.interrupt.as_ref().map(json));
+        c.metadata.push(json(&checkpoint.metadata));
+        c.created_at.push(checkpoint.created_at);
+        c.fence_ticket.push(fence.map(|f| f.ticket_id));
+        c.fence_epoch.push(fence.map(|f| f.epoch));
+        c.event_id.push(Uuid::now_v7());
+        c.event_type.push(event.as_ref().map(|e| e.event_type.as_str()));
+        c.event_step.push(event.as_ref().and_then(|e| e.step_name.clone()));
+        c.event_payload.push(event.as_ref().map(|e| json(&e.payload)));
+        c.event_request.push(event.as_ref().and_then(|e| e.request_id.clone()));
+    }
+    // Every data-modifying CTE runs whether or not its output is read. Rows are matched back
+    // by checkpoint id (unique), which also tells apart two writes of one step in a batch.
+    let rows = sqlx::query(
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::uuid[], \
+                 $13::int8[], $14::uuid[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY \
+                 AS i(thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state, graph_version, \
+                      interrupt, metadata, created_at, fence_ticket, fence_epoch, event_id, event_type, \
+                      event_step, event_payload, event_request, ord)), \
+              fence AS (SELECT id, lease_epoch FROM tickets WHERE id = ANY($12::uuid[]) \
+                 ORDER BY id FOR SHARE), \
+              allowed AS (SELECT i.* FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket \
+                 WHERE i.fence_ticket IS NULL OR f.lease_epoch = i.fence_epoch), \
+              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
+                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
+                 SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::jsonb, \
+                    graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step \
+                 ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
+              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
+                    payload, request_id) \
+                 SELECT a.event_id, a.fence_ticket, a.event_type, a.event_step, a.step, a.event_payload::jsonb, \
+                    a.event_request FROM allowed a JOIN saved s USING (checkpoint_id) \
+                 WHERE a.event_type IS NOT NULL AND a.fence_ticket IS NOT NULL) \
+         SELECT i.ord, f.lease_epoch AS epoch, s.checkpoint_id IS NOT NULL AS saved \
+         FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket LEFT JOIN saved s USING (checkpoint_id) \
+         ORDER BY i.ord",
+    )
+    .bind(c.thread_id)
+    .bind(c.step)
+    .bind(c.checkpoint_id)
+    .bind(c.parent_id)
+    .bind(c.completed_node)
+    .bind(c.next_node)
+    .bind(c.state)
+    .bind(c.graph_version)
+    .bind(c.interrupt)
+    .bind(c.metadata)
+    .bind(c.created_at)
+    .bind(c.fence_ticket)
+    .bind(c.fence_epoch)
+    .bind(c.event_id)
+    .bind(c.event_type)
+    .bind(c.event_step)
+    .bind(c.event_payload)
+    .bind(c.event_request)
+    .fetch_all(pool)
+    .await?;
+    if rows.len() != writes.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "a batch of {} checkpoints answered {} rows",
+            writes.len(),
+            rows.len()
+        )));
+    }
+    writes
+        .iter()
+        .zip(&rows)
+        .map(|(write, row)| {
+            let epoch: Option<i64> = row.try_get("epoch")?;
+            Ok(match write.fence {
+                Some(fence) if epoch != Some(fence.epoch) => Written::Fenced { fence, epoch },
+                _ if row.try_get::<bool, _>("saved")? => Written::Saved,
+                _ => Written::Taken,
+            })
+        })
+        .collect()
+}
