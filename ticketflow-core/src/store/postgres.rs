@@ -281,10 +281,17 @@ impl TicketStore for PgStore {
             &new.body,
             new.idempotency_key.as_deref(),
         );
-        let mut tx = self.pool.begin().await?;
+        // One statement, so one round trip: the ticket, its `created` event and its outbox row
+        // commit together, or nothing is written when the id exists already.
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tickets (id, customer_id, subject, body, channel, metadata, content_hash, idempotency_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING {TICKET_COLUMNS}"
+            "WITH created AS (INSERT INTO tickets (id, customer_id, subject, body, channel, metadata, content_hash, \
+                 idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING \
+                 RETURNING {TICKET_COLUMNS}), \
+             recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
+                 SELECT $9, id, 'created', jsonb_build_object('status', 'pending', 'channel', channel), $10 \
+                 FROM created), \
+             queued AS (INSERT INTO outbox (ticket_id, request_id, traceparent) SELECT id, $10, $11 FROM created) \
+             SELECT * FROM created"
         )))
         .bind(id)
         .bind(&new.customer_id)
@@ -294,33 +301,23 @@ impl TicketStore for PgStore {
         .bind(new.metadata_or_default())
         .bind(hash)
         .bind(new.idempotency_key.as_deref())
-        .fetch_optional(&mut *tx)
+        .bind(Uuid::now_v7())
+        .bind(new.request_id.as_deref())
+        .bind(new.traceparent.as_deref())
+        .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = inserted else {
-            // A concurrent or earlier create won; it committed before our insert returned.
-            let (existing, existing_hash) = Self::fetch_ticket(&mut tx, id).await?.ok_or(StoreError::NotFound(id))?;
-            tx.rollback().await?;
-            if existing_hash != hash {
-                return Err(StoreError::IdempotencyConflict(id));
-            }
-            return Ok((existing, false));
-        };
-        let ticket = ticket_from_row(&row)?;
-        let created = NewEvent {
-            event_type: EventType::Created,
-            step_name: None,
-            payload: json!({ "status": "pending", "channel": ticket.channel }),
-            request_id: new.request_id.clone(),
-        };
-        insert_event(&mut tx, id, &created, None).await?;
-        sqlx::query("INSERT INTO outbox (ticket_id, request_id, traceparent) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(new.request_id.as_deref())
-            .bind(new.traceparent.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok((ticket, true))
+        if let Some(row) = inserted {
+            return Ok((ticket_from_row(&row)?, true));
+        }
+        // A concurrent or earlier create won; it committed before our insert returned.
+        let mut conn = self.pool.acquire().await?;
+        let (existing, existing_hash) = Self::fetch_ticket(&mut conn, id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        if existing_hash != hash {
+            return Err(StoreError::IdempotencyConflict(id));
+        }
+        Ok((existing, false))
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Ticket>, StoreError> {
