@@ -98,18 +98,15 @@ async fn run(args: &Args, admin: &str, concurrency: usize) -> serde_json::Value 
         .await
         .unwrap();
     let url = format!("{base}/{database}");
-    let pg = PgStore::connect(
-        &url,
-        PgOptions {
-            max_connections: (concurrency as u32 + 4).min(90),
-            checkpoint_batch: args.batch,
-            checkpoint_batch_bytes: args.batch_bytes,
-            checkpoint_writers: args.writers,
-            ..PgOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let options = PgOptions {
+        max_connections: (concurrency as u32 + 4).min(90),
+        checkpoint_batch: args.batch,
+        checkpoint_batch_bytes: args.batch_bytes,
+        checkpoint_writers: args.writers,
+        ..PgOptions::default()
+    };
+    let connect = || async { PgStore::connect(&url, options.clone()).await.unwrap() };
+    let pg = connect().await;
     let store: Arc<dyn TicketStore> = Arc::new(pg.clone());
     store.migrate().await.unwrap();
     let mut ids = VecDeque::with_capacity(args.tickets);
@@ -134,18 +131,7 @@ async fn run(args: &Args, admin: &str, concurrency: usize) -> serde_json::Value 
     // tickets, and count commits from a clean slate.
     pg.pool().close().await;
     drop((store, pg));
-    let pg = PgStore::connect(
-        &url,
-        PgOptions {
-            max_connections: (concurrency as u32 + 4).min(90),
-            checkpoint_batch: args.batch,
-            checkpoint_batch_bytes: args.batch_bytes,
-            checkpoint_writers: args.writers,
-            ..PgOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let pg = connect().await;
     let store: Arc<dyn TicketStore> = Arc::new(pg.clone());
     let processor = Processor::new(
         store.clone(),

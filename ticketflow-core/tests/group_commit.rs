@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use sqlx::{Connection, Row};
-use ticketflow_core::store::{NewTicket, PgOptions, PgStore, TicketStore};
+use ticketflow_core::store::{PgOptions, PgStore, TicketStore};
 use ticketflow_graph::{CheckpointError, Checkpointer};
 
 #[tokio::test]
@@ -18,30 +18,8 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
     };
     let store = PgStore::connect(&url, options).await.unwrap();
     store.migrate().await.unwrap();
-    let mut runs = Vec::new();
-    for i in 0..10 {
-        let new = NewTicket {
-            customer_id: "c".into(),
-            subject: format!("group commit {i}"),
-            body: "Where is my order ORD-12345?".into(),
-            ..Default::default()
-        };
-        let (ticket, _) = store.create(new).await.unwrap();
-        let lease = if i == 9 {
-            Duration::from_millis(1)
-        } else {
-            Duration::from_secs(60)
-        };
-        let (_, fence) = store.claim(ticket.id, "w1", lease).await.unwrap().unwrap();
-        runs.push((ticket.id, fence));
-    }
-    // Run 9's lease expires and another worker takes the ticket over.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    store
-        .claim(runs[9].0, "w2", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
+    // Run 9 is stale: its ticket was taken over.
+    let runs = support::claimed_runs(&store, 10, 9).await;
 
     // Hold ticket 0's row: the one writer blocks on its fence check with run 0's checkpoint.
     let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();

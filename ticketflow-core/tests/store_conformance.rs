@@ -378,25 +378,8 @@ async fn fenced_checkpoints_write_step_events_once(store: Arc<dyn TicketStore>) 
 /// own answer — a stale run is fenced off alone, a checkpoint the database cannot store fails
 /// alone — and every committed step has exactly one `step_complete` event.
 async fn concurrent_runs_checkpoint_independently(store: Arc<dyn TicketStore>) {
-    let mut runs = Vec::new();
-    for i in 0..12 {
-        let (t, _) = store.create(new_ticket("c", &format!("batch {i}"))).await.unwrap();
-        let lease = if i == 0 {
-            Duration::from_millis(1)
-        } else {
-            Duration::from_secs(60)
-        };
-        let (_, fence) = store.claim(t.id, "w1", lease).await.unwrap().unwrap();
-        runs.push((t.id, fence));
-    }
-    // Ticket 0 is taken over: its first run is stale.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let (_, current) = store
-        .claim(runs[0].0, "w2", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(current.epoch > runs[0].1.epoch);
+    // Run 0 is stale: its ticket was taken over.
+    let runs = crate::support::claimed_runs(&*store, 12, 0).await;
 
     let writes = runs.iter().enumerate().map(|(i, &(id, fence))| {
         let store = store.clone();

@@ -209,3 +209,42 @@ pub async fn assert_steps_once(store: &dyn TicketStore, id: Uuid) {
     assert_eq!(completions, 1, "completed exactly once");
     assert_eq!(store.get(id).await.unwrap().unwrap().status, TicketStatus::Completed);
 }
+
+/// `count` tickets, each claimed by worker `w1`; run `stale` then loses its ticket to a takeover
+/// by `w2` (its lease was short), so its fence is out of date. Returns each ticket and the
+/// fence its `w1` run holds.
+pub async fn claimed_runs(
+    store: &dyn TicketStore,
+    count: usize,
+    stale: usize,
+) -> Vec<(Uuid, ticketflow_core::store::Fence)> {
+    let mut runs = Vec::new();
+    for i in 0..count {
+        let new = NewTicket {
+            customer_id: "c".into(),
+            subject: format!("run {i}"),
+            body: "Where is my order ORD-12345?".into(),
+            ..Default::default()
+        };
+        let (ticket, _) = store.create(new).await.expect("create");
+        let lease = if i == stale {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(60)
+        };
+        let (_, fence) = store
+            .claim(ticket.id, "w1", lease)
+            .await
+            .expect("claim")
+            .expect("claimable");
+        runs.push((ticket.id, fence));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, current) = store
+        .claim(runs[stale].0, "w2", Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .expect("takeover");
+    assert!(current.epoch > runs[stale].1.epoch);
+    runs
+}
