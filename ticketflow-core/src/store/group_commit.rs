@@ -46,9 +46,21 @@ type Queued = (CheckpointWrite, Reply);
 impl CheckpointWrite {
     /// About how many bytes this write adds to the statement sent.
     fn wire_size(&self) -> usize {
-        let event = self.event.as_ref().map_or(0, |e| e.payload.to_string().len() + 64);
-        // Ids, step, names, timestamps, array headers: about 300 bytes.
-        self.checkpoint.state.get().len() + self.checkpoint.metadata.to_string().len() + event + 300
+        let checkpoint = &self.checkpoint;
+        let text = |s: Option<&str>| s.map_or(0, str::len);
+        let event = self.event.as_ref().map_or(0, |e| {
+            e.payload.to_string().len() + text(e.step_name.as_deref()) + text(e.request_id.as_deref()) + 16
+        });
+        // Ids, step, timestamps, array element headers: about 200 bytes.
+        checkpoint.state.get().len()
+            + checkpoint.metadata.to_string().len()
+            + checkpoint.interrupt.as_ref().map_or(0, |i| i.to_string().len())
+            + checkpoint.thread_id.len()
+            + checkpoint.graph_version.len()
+            + text(checkpoint.completed_node.as_deref())
+            + text(checkpoint.next_node.as_deref())
+            + event
+            + 200
     }
 }
 
@@ -170,10 +182,17 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
             batch.push(queued);
         }
         drop(queue);
+        // A caller that stopped waiting (its run was cancelled) is not written for.
+        batch.retain(|(_, reply)| !reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         metrics::histogram!("checkpoint_batch_size").record(writes.len() as f64);
         let outcome = match writes.as_slice() {
-            [one] => write_single(&pool, one).await.map(|written| vec![written]),
+            [one] => write_single(&pool, one, Lock::NoWait)
+                .await
+                .map(|written| vec![written]),
             _ => write_batch(&pool, &writes).await,
         };
         match outcome {
@@ -182,11 +201,16 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            // The database refused the statement (bad data in one row, a deadlock): write
-            // each alone, so a row's problem stays its own.
-            Err(sqlx::Error::Database(_)) if writes.len() > 1 => {
+            // The database refused the statement — bad data in one row, a ticket row locked by
+            // someone else (the writer never waits for a lock), a deadlock: write each alone,
+            // waiting for locks if need be, each in a task of its own, so that a row's problem
+            // stays its own and this writer goes on serving the others.
+            Err(sqlx::Error::Database(_)) => {
                 for (write, reply) in writes.into_iter().zip(replies) {
-                    let _ = reply.send(write_one(&pool, write).await);
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let _ = reply.send(write_one(&pool, write).await);
+                    });
                 }
             }
             // An outage: every caller gets it.
@@ -200,23 +224,36 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
     }
 }
 
-/// Writes one checkpoint in a transaction of its own.
+/// Whether a write waits for a ticket row someone else has locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Wait (a write on its own: only its caller waits).
+    Wait,
+    /// Fail at once (a writer's batch: every caller in it and behind it would wait).
+    NoWait,
+}
+
+/// Writes one checkpoint in a transaction of its own, waiting for its ticket's row if need be.
 async fn write_one(pool: &PgPool, write: CheckpointWrite) -> Result<Written, CheckpointError> {
-    write_single(pool, &write).await.map_err(CheckpointError::storage)
+    write_single(pool, &write, Lock::Wait)
+        .await
+        .map_err(CheckpointError::storage)
 }
 
 /// One checkpoint, with a statement leaner than the batch's (no arrays, no joins): at low
 /// concurrency most batches hold one write, and this path is ~10 % cheaper for them. Same
 /// guarantees as [`write_batch`].
-async fn write_single(pool: &PgPool, write: &CheckpointWrite) -> Result<Written, sqlx::Error> {
+async fn write_single(pool: &PgPool, write: &CheckpointWrite, lock: Lock) -> Result<Written, sqlx::Error> {
     let CheckpointWrite {
         checkpoint,
         fence,
         event,
     } = write;
     let step = i64::try_from(checkpoint.step).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let row = sqlx::query(
-        "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE), \
+    // The same statement twice, so both are plain literals that the statement cache keeps.
+    let sql = match lock {
+        Lock::Wait => {
+            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE), \
               allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
               saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
                     completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
@@ -226,28 +263,43 @@ async fn write_single(pool: &PgPool, write: &CheckpointWrite) -> Result<Written,
                     payload, request_id) \
                   SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
                   WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
-         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved",
-    )
-    .bind(&*checkpoint.thread_id)
-    .bind(step)
-    .bind(checkpoint.id)
-    .bind(checkpoint.parent_id)
-    .bind(checkpoint.completed_node.as_deref())
-    .bind(checkpoint.next_node.as_deref())
-    .bind(checkpoint.state.get())
-    .bind(&*checkpoint.graph_version)
-    .bind(checkpoint.interrupt.as_ref())
-    .bind(&checkpoint.metadata)
-    .bind(checkpoint.created_at)
-    .bind(fence.map(|f| f.ticket_id))
-    .bind(fence.map(|f| f.epoch))
-    .bind(Uuid::now_v7())
-    .bind(event.as_ref().map(|e| e.event_type.as_str()))
-    .bind(event.as_ref().and_then(|e| e.step_name.as_deref()))
-    .bind(event.as_ref().map(|e| &e.payload))
-    .bind(event.as_ref().and_then(|e| e.request_id.as_deref()))
-    .fetch_one(pool)
-    .await?;
+         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved"
+        }
+        Lock::NoWait => {
+            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE NOWAIT), \
+              allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
+              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
+                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
+                  SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
+                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
+              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
+                    payload, request_id) \
+                  SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
+                  WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
+         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved"
+        }
+    };
+    let row = sqlx::query(sql)
+        .bind(&*checkpoint.thread_id)
+        .bind(step)
+        .bind(checkpoint.id)
+        .bind(checkpoint.parent_id)
+        .bind(checkpoint.completed_node.as_deref())
+        .bind(checkpoint.next_node.as_deref())
+        .bind(checkpoint.state.get())
+        .bind(&*checkpoint.graph_version)
+        .bind(checkpoint.interrupt.as_ref())
+        .bind(&checkpoint.metadata)
+        .bind(checkpoint.created_at)
+        .bind(fence.map(|f| f.ticket_id))
+        .bind(fence.map(|f| f.epoch))
+        .bind(Uuid::now_v7())
+        .bind(event.as_ref().map(|e| e.event_type.as_str()))
+        .bind(event.as_ref().and_then(|e| e.step_name.as_deref()))
+        .bind(event.as_ref().map(|e| &e.payload))
+        .bind(event.as_ref().and_then(|e| e.request_id.as_deref()))
+        .fetch_one(pool)
+        .await?;
     written(write, &row)
 }
 
@@ -289,7 +341,8 @@ struct Columns {
 /// became of each. The fence check, the checkpoints and their events commit together or not at
 /// all. `FOR SHARE` on the fenced tickets, taken in id order, makes a concurrent claim (which
 /// bumps the epoch) wait for this write, so a run that took a ticket over always sees the
-/// checkpoints the earlier run committed.
+/// checkpoints the earlier run committed; `NOWAIT`, so that a row locked elsewhere fails the
+/// batch at once instead of holding every caller in it (they are then written one by one).
 async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Written>, sqlx::Error> {
     let mut c = Columns::default();
     for CheckpointWrite {
@@ -330,13 +383,13 @@ async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Wr
                       interrupt, metadata, created_at, fence_ticket, fence_epoch, event_id, event_type, \
                       event_step, event_payload, event_request, ord)), \
               fence AS (SELECT id, lease_epoch FROM tickets WHERE id = ANY($12::uuid[]) \
-                 ORDER BY id FOR SHARE), \
+                 ORDER BY id FOR SHARE NOWAIT), \
               allowed AS (SELECT i.* FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket \
                  WHERE i.fence_ticket IS NULL OR f.lease_epoch = i.fence_epoch), \
               saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
                     completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
                  SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::jsonb, \
-                    graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step \
+                    graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step, ord \
                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
               recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
                     payload, request_id) \

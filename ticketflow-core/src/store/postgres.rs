@@ -79,17 +79,33 @@ const CHECKPOINT_COLUMNS: &str = "thread_id, step, checkpoint_id, parent_id, com
                                   state::text AS state, graph_version, interrupt, metadata, created_at";
 
 /// TLS on a loopback connection protects nothing and costs CPU on both ends, so unless
-/// `sslmode` is set (in the URL or `PGSSLMODE`), connections to localhost or a Unix socket go
-/// without it.
-fn without_tls_on_loopback(url: &str, options: PgConnectOptions, sslmode_env: bool) -> PgConnectOptions {
-    let explicit = sslmode_env
+/// `sslmode` or a certificate is set (in the URL or `PGSSLMODE`, `PGSSLROOTCERT`,
+/// `PGSSLCERT`), connections to localhost, a loopback address or a Unix socket go without it.
+/// (A local server that only accepts TLS needs `sslmode=require`.)
+fn without_tls_on_loopback(url: &str, options: PgConnectOptions, tls_env: bool) -> PgConnectOptions {
+    let explicit = tls_env
         || url.split_once('?').is_some_and(|(_, query)| {
-            query
-                .split('&')
-                .any(|p| p.starts_with("sslmode=") || p.starts_with("ssl-mode="))
+            query.split('&').any(|p| {
+                [
+                    "sslmode=",
+                    "ssl-mode=",
+                    "sslrootcert=",
+                    "ssl-root-cert=",
+                    "sslcert=",
+                    "ssl-cert=",
+                ]
+                .iter()
+                .any(|key| p.starts_with(key))
+            })
         });
-    let loopback =
-        options.get_socket().is_some() || matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    let host = options.get_host();
+    let loopback = options.get_socket().is_some()
+        || host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     if loopback && !explicit {
         options.ssl_mode(PgSslMode::Disable)
     } else {
@@ -126,7 +142,10 @@ impl PgStore {
             })?
             .options([("search_path", options.schema.as_str())])
             .statement_cache_capacity(if options.statement_cache { 256 } else { 0 });
-        let connect = without_tls_on_loopback(url, connect, std::env::var_os("PGSSLMODE").is_some());
+        let tls_env = ["PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        let connect = without_tls_on_loopback(url, connect, tls_env);
         // Without TLS a batch of any size goes out in one write (see `checkpoint_batch_bytes`).
         let batch_bytes = match connect.get_ssl_mode() {
             PgSslMode::Disable => usize::MAX,
@@ -695,6 +714,8 @@ fn checkpoint_from_row(row: &PgRow) -> Result<Checkpoint, CheckpointError> {
 #[async_trait]
 impl Checkpointer for PgCheckpointer {
     async fn put(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
+        // Refused here, alone, rather than failing a whole batch later.
+        i64::try_from(checkpoint.step).map_err(CheckpointError::storage)?;
         let event = match (self.fence, &checkpoint.completed_node) {
             (Some(_), Some(node)) => {
                 let duration = self
@@ -792,6 +813,11 @@ mod tests {
         ));
         assert!(matches!(mode("postgres://u@localhost/db", false), PgSslMode::Disable));
         assert!(matches!(mode("postgres://u@[::1]/db", false), PgSslMode::Disable));
+        assert!(matches!(mode("postgres://u@127.0.0.2/db", false), PgSslMode::Disable));
+        assert!(!matches!(
+            mode("postgres://u@127.0.0.1/db?sslrootcert=ca.pem", false),
+            PgSslMode::Disable
+        ));
         assert!(matches!(
             mode("postgres://u@127.0.0.1/db?sslmode=require", false),
             PgSslMode::Require
