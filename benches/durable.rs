@@ -37,6 +37,11 @@ struct Args {
     writers: usize,
 }
 
+/// The next argument parsed, or `default` when it is missing or does not parse.
+fn parse_next<T: std::str::FromStr>(it: &mut impl Iterator<Item = String>, default: T) -> T {
+    it.next().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn args() -> Args {
     let mut args = Args {
         tickets: 400,
@@ -49,11 +54,11 @@ fn args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--tickets" => args.tickets = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.tickets),
-            "--batch-bytes" => args.batch_bytes = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.batch_bytes),
-            "--writers" => args.writers = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.writers),
-            "--repeat" => args.repeat = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.repeat).max(1),
-            "--batch" => args.batch = it.next().and_then(|v| v.parse().ok()).unwrap_or(args.batch),
+            "--tickets" => args.tickets = parse_next(&mut it, args.tickets),
+            "--batch-bytes" => args.batch_bytes = parse_next(&mut it, args.batch_bytes),
+            "--writers" => args.writers = parse_next(&mut it, args.writers),
+            "--repeat" => args.repeat = parse_next(&mut it, args.repeat).max(1),
+            "--batch" => args.batch = parse_next(&mut it, args.batch),
             "--concurrency" => {
                 args.concurrency = it
                     .next()

@@ -240,6 +240,28 @@ async fn write_one(pool: &PgPool, write: CheckpointWrite) -> Result<Written, Che
         .map_err(CheckpointError::storage)
 }
 
+/// The one-row write statement, with `$lock` after `FOR SHARE` (`""` or `" NOWAIT"`): a
+/// literal either way, so the statement cache keeps both.
+macro_rules! single_write_sql {
+    ($lock:literal) => {
+        concat!(
+            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE",
+            $lock,
+            "), \
+              allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
+              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
+                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
+                  SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
+                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
+              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
+                    payload, request_id) \
+                  SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
+                  WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
+         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved"
+        )
+    };
+}
+
 /// One checkpoint, with a statement leaner than the batch's (no arrays, no joins): at low
 /// concurrency most batches hold one write, and this path is ~10 % cheaper for them. Same
 /// guarantees as [`write_batch`].
@@ -250,34 +272,9 @@ async fn write_single(pool: &PgPool, write: &CheckpointWrite, lock: Lock) -> Res
         event,
     } = write;
     let step = i64::try_from(checkpoint.step).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    // The same statement twice, so both are plain literals that the statement cache keeps.
     let sql = match lock {
-        Lock::Wait => {
-            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE), \
-              allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
-              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
-                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                  SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
-                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
-              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-                    payload, request_id) \
-                  SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
-                  WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
-         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved"
-        }
-        Lock::NoWait => {
-            "WITH fence AS (SELECT lease_epoch FROM tickets WHERE id = $12 FOR SHARE NOWAIT), \
-              allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
-              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
-                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                  SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
-                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
-              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-                    payload, request_id) \
-                  SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
-                  WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
-         SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved"
-        }
+        Lock::Wait => single_write_sql!(""),
+        Lock::NoWait => single_write_sql!(" NOWAIT"),
     };
     let row = sqlx::query(sql)
         .bind(&*checkpoint.thread_id)

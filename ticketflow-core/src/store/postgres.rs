@@ -1,7 +1,7 @@
 //! The PostgreSQL (and Supabase) store.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -75,6 +75,14 @@ pub struct PgStore {
 const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, attempt_count, version, channel, \
                               metadata, lease_epoch, created_at, started_at, completed_at";
 const EVENT_COLUMNS: &str = "id, ticket_id, seq, event_type, step_name, payload, request_id, created_at";
+/// [`TICKET_COLUMNS`] qualified with `t.`, for statements that join `tickets t` with a CTE.
+static TICKET_COLUMNS_OF_T: LazyLock<String> = LazyLock::new(|| {
+    TICKET_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 const CHECKPOINT_COLUMNS: &str = "thread_id, step, checkpoint_id, parent_id, completed_node, next_node, \
                                   state::text AS state, graph_version, interrupt, metadata, created_at";
 
@@ -434,11 +442,7 @@ impl TicketStore for PgStore {
                  SELECT $1, $8, (SELECT o.traceparent FROM outbox o WHERE o.ticket_id = $1 ORDER BY o.id DESC LIMIT 1), \
                      now() + make_interval(secs => $14) FROM moved WHERE $14::float8 IS NOT NULL) \
              SELECT * FROM moved",
-            TICKET_COLUMNS
-                .split(", ")
-                .map(|c| format!("t.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            *TICKET_COLUMNS_OF_T
         )))
         .bind(id)
         .bind(change.to.as_str())
@@ -605,11 +609,7 @@ impl TicketStore for PgStore {
                       ORDER BY id DESC LIMIT 1) \
                  FROM claimed) \
              SELECT * FROM claimed",
-            TICKET_COLUMNS
-                .split(", ")
-                .map(|c| format!("t.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            *TICKET_COLUMNS_OF_T
         )))
         .bind(id)
         .bind(worker_id)
