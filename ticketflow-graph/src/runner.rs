@@ -184,6 +184,25 @@ impl<'g, S: State> Runner<'g, S> {
             step = latest.step + 1;
             parent = Some(latest.id);
         }
+        self.start_at(thread_id, input, step, parent).await
+    }
+
+    /// Starts a thread the caller knows is new, without reading the checkpointer first (one
+    /// read saved per run: for callers that can tell, such as a worker holding the first lease
+    /// ever granted on a ticket). If the thread does have checkpoints after all, nothing is
+    /// overwritten: the first write fails with [`CheckpointError::Conflict`], and
+    /// [`run_once`](Self::run_once) is the call to retry with.
+    pub async fn start(&self, thread_id: &str, input: S) -> Result<Outcome<S>, GraphError> {
+        self.start_at(thread_id, input, 0, None).await
+    }
+
+    async fn start_at(
+        &self,
+        thread_id: &str,
+        input: S,
+        step: u64,
+        parent: Option<Uuid>,
+    ) -> Result<Outcome<S>, GraphError> {
         let next = self.graph.next(None, &input)?;
         let mut cursor = Cursor {
             thread: thread_id.into(),

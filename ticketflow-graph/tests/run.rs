@@ -573,3 +573,26 @@ fn drawings_show_nodes_and_labelled_routes() {
         assert!(ascii.contains(expected), "ascii drawing lacks {expected:?}:\n{ascii}");
     }
 }
+
+/// `start` skips the read of the thread's checkpoints; on a thread that has some after all it
+/// overwrites nothing: the first write conflicts, and `run_once` takes over from there.
+#[tokio::test]
+async fn start_runs_a_new_thread_and_refuses_to_restart_an_old_one() {
+    let checkpoints = Arc::new(MemoryCheckpointer::new());
+    let graph = review_loop(1);
+    let runner = graph.with_checkpointer(checkpoints.clone());
+    let state = runner.start("t", Doc::default()).await.unwrap().into_state();
+    assert_eq!(state.trail, ["draft", "review", "publish"]);
+    let before = checkpoints.history("t", 100).await.unwrap();
+
+    let error = runner.start("t", Doc::default()).await.unwrap_err();
+    assert!(
+        matches!(&error, GraphError::Checkpoint(e) if e.is_superseded()),
+        "{error:?}"
+    );
+    let after = checkpoints.history("t", 100).await.unwrap();
+    let ids = |h: &[ticketflow_graph::Checkpoint]| h.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&after), ids(&before), "history untouched");
+    let again = runner.run_once("t", Doc::default()).await.unwrap().into_state();
+    assert_eq!(again, state, "run_once returns the finished thread's state");
+}

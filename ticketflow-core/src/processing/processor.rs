@@ -144,22 +144,18 @@ impl Processor {
     /// Handles one message.
     pub async fn process(&self, message: &TicketMessage) -> Result<Processed, ProcessError> {
         let id = message.ticket_id;
-        let Some(ticket) = self.store.get(id).await? else {
-            tracing::error!(ticket_id = %id, "message for an unknown ticket: dropped");
-            return Ok(Processed::Skipped("unknown ticket"));
+        // Straight to the claim (one statement), which checks that the ticket can be
+        // processed; only a refusal, rare, costs a second look to say why.
+        let (ticket, fence) = match self.store.claim(id, &self.config.worker_id, self.config.lease).await {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return Ok(self.why_not_claimed(id).await?),
+            Err(StoreError::NotFound(_)) => {
+                tracing::error!(ticket_id = %id, "message for an unknown ticket: dropped");
+                return Ok(Processed::Skipped("unknown ticket"));
+            }
+            Err(other) => return Err(other.into()),
         };
-        if ticket.status != TicketStatus::Pending && ticket.status != TicketStatus::Processing {
-            return Ok(Processed::Skipped("not waiting to be processed"));
-        }
-        let takeover = ticket.status == TicketStatus::Processing;
-        let Some((ticket, fence)) = self.store.claim(id, &self.config.worker_id, self.config.lease).await? else {
-            tracing::info!(ticket_id = %id, "ticket held by another live worker: message dropped");
-            return Ok(Processed::Skipped("held by another worker"));
-        };
-        if takeover {
-            metrics::counter!("lease_takeovers_total").increment(1);
-        }
-        tracing::info!(ticket_id = %id, epoch = fence.epoch, takeover, "processing ticket");
+        tracing::info!(ticket_id = %id, epoch = fence.epoch, "processing ticket");
         let started = std::time::Instant::now();
         let outcome = self.run_claimed(ticket, fence, message).await;
         metrics::histogram!("ticket_processing_duration_seconds").record(started.elapsed().as_secs_f64());
@@ -176,6 +172,18 @@ impl Processor {
             }
         }
         outcome
+    }
+
+    async fn why_not_claimed(&self, id: Uuid) -> Result<Processed, StoreError> {
+        Ok(match self.store.get(id).await? {
+            None => Processed::Skipped("unknown ticket"),
+            Some(t) if t.status == TicketStatus::Processing => {
+                tracing::info!(ticket_id = %id, "ticket held by another live worker: message dropped");
+                Processed::Skipped("held by another worker")
+            }
+            Some(t) if t.status == TicketStatus::Pending => Processed::Skipped("retry not yet due"),
+            Some(_) => Processed::Skipped("not waiting to be processed"),
+        })
     }
 
     fn heartbeat(&self, fence: Fence, lost: CancellationToken) -> AbortOnDrop {
@@ -225,7 +233,13 @@ impl Processor {
             subject: ticket.subject.clone(),
             body: ticket.body.clone(),
         });
-        let outcome = runner.run_once(&id.to_string(), input).await;
+        // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
+        // exist (every write is fenced by a lease), and the run starts without reading any.
+        let outcome = if fence.epoch == 1 {
+            runner.start(&id.to_string(), input).await
+        } else {
+            runner.run_once(&id.to_string(), input).await
+        };
         let request_id = message.request_id.clone();
         let finish = |change: Transition| Transition {
             request_id: request_id.clone(),

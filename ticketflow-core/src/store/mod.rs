@@ -116,12 +116,13 @@ pub trait TicketStore: Send + Sync {
     async fn transition(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<Ticket, StoreError>;
 
     /// Claims a ticket for `worker_id` for `lease`: a `pending` ticket, or a `processing` one
-    /// whose lease expired (a takeover). Sets `processing`, bumps the lease epoch, version and
-    /// attempt count, and writes a `status_change` event, in one transaction. Returns the
-    /// ticket and the fence its checkpoint writes must carry; `None` when another live worker
-    /// holds it, it is in no state to be processed, or it is `pending` with a delayed retry not
-    /// yet due (an early duplicate delivery must not skip the backoff: the scheduled message
-    /// will come).
+    /// whose lease expired (a takeover, counted in `lease_takeovers_total`). Sets `processing`,
+    /// bumps the lease epoch (the first claim of a ticket gets epoch 1) and version, and writes
+    /// a `status_change` event, in one transaction. Returns the ticket and the fence its
+    /// checkpoint writes must carry; `None` when another live worker holds it, it is in no
+    /// state to be processed, or it is `pending` with a delayed retry not yet due (an early
+    /// duplicate delivery must not skip the backoff: the scheduled message will come);
+    /// [`StoreError::NotFound`] when there is no such ticket.
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError>;
 
     /// Extends a lease the run still holds; `false` when the fence is stale (the ticket was

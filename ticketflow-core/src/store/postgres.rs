@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::group_commit::{CheckpointWrite, GroupCommit, Limits, Written};
 use super::{
     Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
-    TicketPage, TicketStore, Transition, content_hash, ticket_id,
+    TicketPage, TicketStatus, TicketStore, Transition, content_hash, ticket_id,
 };
 use crate::{HistorySource, PastTicket};
 
@@ -625,6 +625,9 @@ impl TicketStore for PgStore {
             };
         };
         let ticket = ticket_from_row(&row)?;
+        if row.try_get::<String, _>("from_status")? == TicketStatus::Processing.as_str() {
+            metrics::counter!("lease_takeovers_total").increment(1);
+        }
         let fence = Fence {
             ticket_id: id,
             epoch: ticket.lease_epoch,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
-    TicketPage, TicketStore, Transition, content_hash, ticket_id,
+    TicketPage, TicketStatus, TicketStore, Transition, content_hash, ticket_id,
 };
 use crate::{HistorySource, PastTicket};
 
@@ -568,6 +568,9 @@ impl TicketStore for SqliteStore {
             return Ok(None);
         };
         let ticket = ticket_from_row(&row)?;
+        if current.status == TicketStatus::Processing {
+            metrics::counter!("lease_takeovers_total").increment(1);
+        }
         let event = NewEvent {
             request_id: latest_request_id(&mut tx, id).await?,
             ..super::model::claim_event(current.status.as_str(), worker_id, &ticket)
