@@ -35,7 +35,8 @@ async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
         let checkpointer = store.checkpointer(Some(fence));
         let mut checkpoint = ticketflow_graph::testing::sample_checkpoint(&id.to_string(), 1, None);
         if i == 8 {
-            checkpoint.state = serde_json::value::RawValue::from_string(r#"{"text":"a\u0000b"}"#.into()).unwrap();
+            // NUL in `jsonb` metadata: PostgreSQL refuses the row.
+            checkpoint.metadata = serde_json::json!({ "note": "a\u{0}b" });
         }
         tokio::spawn(async move { checkpointer.put(checkpoint).await })
     };

@@ -386,8 +386,8 @@ async fn concurrent_runs_checkpoint_independently(store: Arc<dyn TicketStore>) {
         async move {
             let mut checkpoint = ticketflow_graph::testing::sample_checkpoint(&id.to_string(), 1, None);
             if i == 1 {
-                // PostgreSQL cannot store a NUL in JSON.
-                checkpoint.state = serde_json::value::RawValue::from_string(r#"{"text":"a\u0000b"}"#.into()).unwrap();
+                // PostgreSQL cannot store a NUL in `jsonb` (states are `json`, metadata is not).
+                checkpoint.metadata = serde_json::json!({ "note": "a\u{0}b" });
             }
             store.checkpointer(Some(fence)).put(checkpoint).await
         }

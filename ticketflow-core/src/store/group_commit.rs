@@ -251,7 +251,7 @@ macro_rules! single_write_sql {
               allowed AS (SELECT 1 AS ok WHERE $12::uuid IS NULL OR (SELECT lease_epoch FROM fence) = $13), \
               saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
                     completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                  SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11 FROM allowed \
+                  SELECT $1, $2, $3, $4, $5, $6, $7::json, $8, $9, $10, $11 FROM allowed \
                   ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
               recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
                     payload, request_id) \
@@ -385,7 +385,7 @@ async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Wr
                  WHERE i.fence_ticket IS NULL OR f.lease_epoch = i.fence_epoch), \
               saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
                     completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                 SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::jsonb, \
+                 SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::json, \
                     graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step, ord \
                  ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
               recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
