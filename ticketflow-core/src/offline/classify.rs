@@ -5,7 +5,9 @@
 //! accent-folded lowercase text, the subject counting one and a half times. The highest score
 //! wins; no signal at all means `general`.
 
-use super::text::{normalize, score};
+use std::sync::LazyLock;
+
+use super::text::{PhraseSet, normalize};
 use crate::Category;
 
 const BILLING: &[(&str, f32)] = &[
@@ -473,12 +475,17 @@ const GENERAL: &[(&str, f32)] = &[
     ("suggerimento", 3.0),
 ];
 
+/// The lists above, compiled once, in [`Category::ALL`] order.
+static CATEGORIES: LazyLock<[PhraseSet; 4]> =
+    LazyLock::new(|| [BILLING, TECHNICAL, ACCOUNT, GENERAL].map(PhraseSet::weighted));
+
 /// Scores of each category for a ticket, in [`Category::ALL`] order.
 pub(crate) fn scores(subject: &str, body: &str) -> [f32; 4] {
     let subject = normalize(subject);
     let body = normalize(body);
-    let both = |phrases: &[(&str, f32)]| 1.5 * score(&subject, phrases) + score(&body, phrases);
-    [both(BILLING), both(TECHNICAL), both(ACCOUNT), both(GENERAL)]
+    let both = |phrases: &PhraseSet| 1.5 * phrases.score(&subject) + phrases.score(&body);
+    let [billing, technical, account, general] = &*CATEGORIES;
+    [both(billing), both(technical), both(account), both(general)]
 }
 
 /// The category, its confidence (its share of the total score) and the top signal.

@@ -1,7 +1,9 @@
 //! Entities: order id (see `order_id`), product, issue type and urgency by weighted phrases.
 
+use std::sync::LazyLock;
+
 use super::order_id;
-use super::text::{has, normalize, score};
+use super::text::{PhraseSet, normalize};
 use crate::{Category, Entities, Urgency};
 
 const PRODUCTS: &[(&str, &[&str])] = &[
@@ -551,18 +553,41 @@ const LOW: &[&str] = &[
     "pergunta",
 ];
 
-fn product(text: &str) -> Option<String> {
-    PRODUCTS
+/// The lists above, compiled once.
+struct Compiled {
+    products: Vec<(&'static str, PhraseSet)>,
+    issue_types: Vec<(Category, &'static str, PhraseSet)>,
+    high: PhraseSet,
+    low: PhraseSet,
+}
+
+static COMPILED: LazyLock<Compiled> = LazyLock::new(|| Compiled {
+    products: PRODUCTS
         .iter()
-        .find(|(_, phrases)| phrases.iter().any(|p| has(text, p)))
+        .map(|(name, phrases)| (*name, PhraseSet::new(phrases)))
+        .collect(),
+    issue_types: ISSUE_TYPES
+        .iter()
+        .map(|(category, name, phrases)| (*category, *name, PhraseSet::weighted(phrases)))
+        .collect(),
+    high: PhraseSet::new(HIGH),
+    low: PhraseSet::new(LOW),
+});
+
+fn product(text: &str) -> Option<String> {
+    COMPILED
+        .products
+        .iter()
+        .find(|(_, phrases)| phrases.any(text))
         .map(|(name, _)| (*name).to_owned())
 }
 
 fn issue_type(text: &str, category: Category) -> Option<String> {
-    ISSUE_TYPES
+    COMPILED
+        .issue_types
         .iter()
         .filter(|(c, _, _)| *c == category)
-        .map(|(_, name, phrases)| (name, score(text, phrases)))
+        .map(|(_, name, phrases)| (name, phrases.score(text)))
         .filter(|(_, s)| *s > 0.0)
         .fold(None, |best: Option<(&&str, f32)>, (name, s)| match best {
             Some((_, bs)) if bs >= s => best,
@@ -574,10 +599,10 @@ fn issue_type(text: &str, category: Category) -> Option<String> {
 fn urgency(text: &str, subject: &str, category: Category) -> Urgency {
     let shouting = subject.chars().filter(|c| c.is_alphabetic()).count() > 8
         && subject.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
-    if shouting || HIGH.iter().any(|p| has(text, p)) {
+    if shouting || COMPILED.high.any(text) {
         return Urgency::High;
     }
-    if LOW.iter().any(|p| has(text, p)) {
+    if COMPILED.low.any(text) {
         return Urgency::Low;
     }
     match category {
