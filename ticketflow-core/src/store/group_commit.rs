@@ -148,12 +148,21 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
     let mut batch: Vec<Queued> = Vec::with_capacity(limits.rows);
     // A write that would have made the batch too big opens the next one.
     let mut carried: Option<Queued> = None;
+    // Sizes are estimated only when there is a byte limit (over TLS): the estimate serializes
+    // metadata and event payloads once more than the statement does.
+    let size_of = |queued: &Queued| {
+        if limits.bytes == usize::MAX {
+            0
+        } else {
+            queued.0.wire_size()
+        }
+    };
     loop {
         let mut bytes = 0;
         // The queue's lock is held only while gathering, never across a write.
         let mut queue = match carried.take() {
             Some(queued) => {
-                bytes += queued.0.wire_size();
+                bytes += size_of(&queued);
                 batch.push(queued);
                 // With a write in hand, never wait for the lock: its holder may be waiting
                 // for writes that will not come until this one is answered.
@@ -164,7 +173,7 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
                 let Some(queued) = queue.recv().await else {
                     return; // every sender is gone
                 };
-                bytes += queued.0.wire_size();
+                bytes += size_of(&queued);
                 batch.push(queued);
                 Some(queue)
             }
@@ -173,7 +182,7 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
             && batch.len() < limits.rows
         {
             let Ok(queued) = receiver.try_recv() else { break };
-            let size = queued.0.wire_size();
+            let size = size_of(&queued);
             if bytes + size > limits.bytes {
                 carried = Some(queued);
                 break;
