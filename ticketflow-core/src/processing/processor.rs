@@ -174,6 +174,7 @@ impl Processor {
         outcome
     }
 
+    /// Why a claim was refused, for the log and the caller: one read, on this rare path only.
     async fn why_not_claimed(&self, id: Uuid) -> Result<Processed, StoreError> {
         Ok(match self.store.get(id).await? {
             None => Processed::Skipped("unknown ticket"),
