@@ -90,6 +90,7 @@ pub struct Runner<'g, S> {
     cancel: Option<CancellationToken>,
     metadata: serde_json::Value,
     retain: Option<usize>,
+    input_checkpoint: bool,
 }
 
 /// Where a run stands between nodes (the state travels beside it, since nodes take it by value).
@@ -129,6 +130,7 @@ impl<'g, S: State> Runner<'g, S> {
             cancel: None,
             metadata: serde_json::Value::Null,
             retain: None,
+            input_checkpoint: true,
         }
     }
 
@@ -166,6 +168,17 @@ impl<'g, S: State> Runner<'g, S> {
     /// After a run finishes, keeps only the thread's newest `keep_last` checkpoints.
     pub fn retain_history(mut self, keep_last: usize) -> Self {
         self.retain = Some(keep_last);
+        self
+    }
+
+    /// Does not checkpoint a new run's input: its first checkpoint is then its first node's.
+    /// For callers that keep the input themselves (a worker has the ticket's row) and would
+    /// rather save the write: a run that stops before its first node's checkpoint leaves
+    /// nothing, and starts again from the input it is given. Steps are numbered as if the input
+    /// had been checkpointed, and with [`Durability::Exit`] a first node that fails leaves
+    /// nothing to resume from.
+    pub fn without_input_checkpoint(mut self) -> Self {
+        self.input_checkpoint = false;
         self
     }
 
@@ -212,8 +225,11 @@ impl<'g, S: State> Runner<'g, S> {
             resume: None,
         };
         let mut writes = Writes::default();
-        // The input checkpoint: without it, a crash in the first node would lose the input.
-        self.checkpoint(&mut cursor, &input, Taken::Input, &mut writes).await?;
+        // The input checkpoint: without it, a crash in the first node would lose the input
+        // (unless the caller keeps it, and said so).
+        if self.input_checkpoint {
+            self.checkpoint(&mut cursor, &input, Taken::Input, &mut writes).await?;
+        }
         self.drive(cursor, input, writes).await
     }
 

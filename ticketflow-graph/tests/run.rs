@@ -596,3 +596,32 @@ async fn start_runs_a_new_thread_and_refuses_to_restart_an_old_one() {
     let again = runner.run_once("t", Doc::default()).await.unwrap().into_state();
     assert_eq!(again, state, "run_once returns the finished thread's state");
 }
+
+/// Without the input checkpoint the first checkpoint is the first node's, numbered as before;
+/// a run that fails in its first node leaves nothing, and `run_once` starts it over.
+#[tokio::test]
+async fn a_run_without_input_checkpoint_starts_with_its_first_node() {
+    let checkpoints = Arc::new(MemoryCheckpointer::new());
+    let graph = review_loop(1);
+    let runner = graph.with_checkpointer(checkpoints.clone()).without_input_checkpoint();
+    runner.start("t", Doc::default()).await.unwrap();
+    let mut history = checkpoints.history("t", 100).await.unwrap();
+    history.reverse();
+    let steps: Vec<_> = history.iter().map(|c| (c.step, c.completed_node.as_deref())).collect();
+    assert_eq!(steps, [(1, Some("draft")), (2, Some("review")), (3, Some("publish"))]);
+    assert_eq!(history[0].parent_id, None);
+
+    let failing = Graph::<Doc>::builder()
+        .node("b", flaky(1, Arc::default()))
+        .edge(START, "b")
+        .edge("b", END)
+        .compile()
+        .unwrap();
+    let runner = failing
+        .with_checkpointer(checkpoints.clone())
+        .without_input_checkpoint();
+    runner.run_once("u", Doc::default()).await.unwrap_err();
+    assert!(checkpoints.latest("u").await.unwrap().is_none(), "nothing written");
+    let state = runner.run_once("u", Doc::default()).await.unwrap().into_state();
+    assert_eq!(state.trail, ["flaky"]);
+}

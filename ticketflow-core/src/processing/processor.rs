@@ -222,6 +222,9 @@ impl Processor {
             .graph()
             .runner()
             .checkpointer(self.store.checkpointer(Some(fence)))
+            // The ticket's row holds the input: a run that stops before its first step's
+            // checkpoint starts over from it, so the input needs no checkpoint of its own.
+            .without_input_checkpoint()
             .cancellation(lost)
             .observer(Arc::new(record_step_durations))
             .metadata(json!({ "request_id": message.request_id, "worker_id": self.config.worker_id }));

@@ -640,7 +640,7 @@ impl TicketStore for PgStore {
             pool: self.pool.clone(),
             writer: self.checkpoints.clone(),
             fence,
-            last_put: Mutex::new(None),
+            last_put: Mutex::new(Some(Instant::now())),
         })
     }
 
@@ -687,8 +687,8 @@ struct PgCheckpointer {
     pool: PgPool,
     writer: GroupCommit,
     fence: Option<Fence>,
-    /// When the previous checkpoint of this run was written: a step's duration is the time
-    /// since (node time plus the checkpoint write).
+    /// When the previous checkpoint of this run was written, or the checkpointer made (as
+    /// the run starts): a step's duration is the time since (node time plus the write).
     last_put: Mutex<Option<Instant>>,
 }
 

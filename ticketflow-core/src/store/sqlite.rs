@@ -588,7 +588,7 @@ impl TicketStore for SqliteStore {
         Arc::new(SqliteCheckpointer {
             store: self.clone(),
             fence,
-            last_put: Mutex::new(None),
+            last_put: Mutex::new(Some(Instant::now())),
         })
     }
 
