@@ -1,13 +1,14 @@
 //! Group commit on PostgreSQL: a ticket row locked elsewhere holds up only its own run's
 //! checkpoint, never the writer and the runs behind it; a checkpoint the database refuses, or
-//! one fenced off, fails alone.
+//! one fenced off, fails alone. Runs' completions commit in the same transactions as other
+//! runs' checkpoints, with the same guarantees as a transition of their own.
 
 mod support;
 
 use std::time::Duration;
 
 use sqlx::{Connection, Row};
-use ticketflow_core::store::{PgOptions, PgStore, TicketStore};
+use ticketflow_core::store::{PgOptions, PgStore, StoreError, TicketStatus, TicketStore, Transition};
 use ticketflow_graph::{CheckpointError, Checkpointer};
 
 #[tokio::test]
@@ -82,4 +83,142 @@ async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
         .unwrap()
         .get(0);
     assert_eq!(events, 8, "one step_complete per committed checkpoint");
+}
+
+#[tokio::test]
+async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_waits_alone() {
+    let url = support::fresh_postgres_database().await;
+    let options = PgOptions {
+        checkpoint_writers: 1,
+        ..PgOptions::default()
+    };
+    let store = std::sync::Arc::new(PgStore::connect(&url, options).await.unwrap());
+    store.migrate().await.unwrap();
+    let runs = support::claimed_runs(&*store, 9, 8).await;
+    let mut versions = Vec::new();
+    for (id, _) in &runs {
+        versions.push(store.get(*id).await.unwrap().unwrap().version);
+    }
+    let put = |i: usize, step: u64| {
+        let (id, fence) = runs[i];
+        let checkpointer = store.checkpointer(Some(fence));
+        let checkpoint = ticketflow_graph::testing::sample_checkpoint(&id.to_string(), step, None);
+        tokio::spawn(async move { checkpointer.put(checkpoint).await })
+    };
+    let finish = |i: usize, version: i64| {
+        let (store, id) = (store.clone(), runs[i].0);
+        let change = Transition {
+            request_id: Some(format!("req-{i}")),
+            ..Transition::to(TicketStatus::Completed).with_result(serde_json::json!({ "reply": i }))
+        };
+        tokio::spawn(async move { store.finish(id, version, change).await })
+    };
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let xmin_of_completion = |id| {
+        sqlx::query(
+            "SELECT xmin::text FROM ticketflow.ticket_events \
+             WHERE ticket_id = $1 AND event_type = 'status_change' AND payload->>'to' = 'completed'",
+        )
+        .bind(id)
+    };
+
+    // The one writer is kept busy (its statement waits for a table lock) while runs queue
+    // checkpoints and completions; the next batch carries them all.
+    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut lock = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let busy = put(0, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let puts = [put(1, 1), put(2, 1)];
+    let finishes = [
+        finish(3, versions[3]),
+        finish(4, versions[4]),
+        finish(5, versions[5] - 1),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.commit().await.unwrap();
+    busy.await.unwrap().unwrap();
+    for handle in puts {
+        handle.await.unwrap().unwrap();
+    }
+    let [third, fourth, stale] = finishes;
+    third.await.unwrap().unwrap();
+    fourth.await.unwrap().unwrap();
+    let refused = stale.await.unwrap();
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+
+    // One transaction: the checkpoints of runs 1 and 2 and the completions of 3 and 4.
+    let checkpoint_xmin: String =
+        sqlx::query("SELECT xmin::text FROM ticketflow.workflow_checkpoints WHERE thread_id = $1")
+            .bind(runs[1].0.to_string())
+            .fetch_one(&mut admin)
+            .await
+            .unwrap()
+            .get(0);
+    for i in [3, 4] {
+        let xmin: String = xmin_of_completion(runs[i].0)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            xmin, checkpoint_xmin,
+            "run {i}'s completion committed with run 1's checkpoint"
+        );
+        let ticket = store.get(runs[i].0).await.unwrap().unwrap();
+        assert_eq!(ticket.status, TicketStatus::Completed);
+        assert_eq!(ticket.version, versions[i] + 1);
+        assert_eq!(ticket.result, Some(serde_json::json!({ "reply": i })));
+        assert!(ticket.completed_at.is_some());
+        let events = store.events(runs[i].0).await.unwrap();
+        let completed = events
+            .iter()
+            .filter(|e| e.payload["to"] == "completed")
+            .collect::<Vec<_>>();
+        assert_eq!(completed.len(), 1);
+        assert_eq!(completed[0].payload["from"], "processing");
+        assert_eq!(completed[0].request_id.as_deref(), Some(format!("req-{i}").as_str()));
+    }
+    let untouched = store.get(runs[5].0).await.unwrap().unwrap();
+    assert_eq!(
+        (untouched.status, untouched.version),
+        (TicketStatus::Processing, versions[5])
+    );
+
+    // A completion whose ticket row is locked elsewhere fails its batch (the writer never
+    // waits for a row), then waits alone; the completion it shared the batch with goes on.
+    let mut lock = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut row_lock = holder.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM ticketflow.tickets WHERE id = $1 FOR UPDATE")
+        .bind(runs[6].0)
+        .execute(&mut *row_lock)
+        .await
+        .unwrap();
+    let busy = put(0, 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (held, free) = (finish(6, versions[6]), finish(7, versions[7]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.commit().await.unwrap();
+    busy.await.unwrap().unwrap();
+    free.await.unwrap().unwrap();
+    assert_eq!(
+        store.get(runs[7].0).await.unwrap().unwrap().status,
+        TicketStatus::Completed
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!held.is_finished(), "run 6's completion waits for its ticket");
+    row_lock.commit().await.unwrap();
+    held.await.unwrap().unwrap();
+    assert_eq!(
+        store.get(runs[6].0).await.unwrap().unwrap().status,
+        TicketStatus::Completed
+    );
 }

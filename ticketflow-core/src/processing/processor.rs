@@ -373,7 +373,7 @@ impl Processor {
     /// Applies the final transition, guarded by the version the claim left.
     async fn settle(&self, ticket: &Ticket, change: Transition, done: Processed) -> Result<Processed, ProcessError> {
         let outcome = self
-            .while_unavailable(|| self.store.transition(ticket.id, ticket.version, change.clone()))
+            .while_unavailable(|| self.store.finish(ticket.id, ticket.version, change.clone()))
             .await;
         match outcome {
             Ok(_) => Ok(done),

@@ -9,6 +9,10 @@
 //!
 //! Batching is natural, not timed: a writer takes whatever is queued when it becomes free, so
 //! a lone run never waits for company, and batches grow with the load.
+//!
+//! Runs' completions ride along: a ticket's final transition to `completed` joins the queue
+//! too, and commits in the same statement as whatever checkpoints are waiting, instead of
+//! costing a transaction of its own.
 
 use std::sync::{Arc, OnceLock};
 
@@ -40,8 +44,61 @@ pub(crate) enum Written {
     Taken,
 }
 
+/// A run's completion: its ticket moves to `completed` with the result, if it is still at
+/// `version`, and gets its `status_change` event, in the same transaction.
+pub(crate) struct Completion {
+    pub ticket_id: Uuid,
+    pub version: i64,
+    pub result: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}
+
+/// What became of a completion.
+pub(crate) enum Completed {
+    /// Committed.
+    Done,
+    /// Not applied: no ticket at that version.
+    Refused,
+    /// Not attempted (alone in its batch, or the batch failed): the caller writes it on its
+    /// own, with the statement that tells every error apart.
+    Alone(Completion),
+    /// The writer stopped (its runtime shut down) before answering: it may or may not have
+    /// committed.
+    Lost,
+}
+
 type Reply = oneshot::Sender<Result<Written, CheckpointError>>;
-type Queued = (CheckpointWrite, Reply);
+
+/// One queued write and where its answer goes.
+// Nearly every write is a checkpoint: boxing it to even out the sizes would cost each one an
+// allocation, to save bytes on the few completions.
+#[allow(clippy::large_enum_variant)]
+enum Queued {
+    Checkpoint(CheckpointWrite, Reply),
+    Completion(Completion, oneshot::Sender<Completed>),
+}
+
+impl Queued {
+    /// About how many bytes this write adds to the statement sent.
+    fn wire_size(&self) -> usize {
+        match self {
+            Queued::Checkpoint(write, _) => write.wire_size(),
+            Queued::Completion(completion, _) => {
+                completion.result.as_ref().map_or(0, |r| r.to_string().len())
+                    + completion.request_id.as_deref().map_or(0, str::len)
+                    + 100
+            }
+        }
+    }
+
+    /// True when the caller stopped waiting (its run was cancelled): nothing to write for it.
+    fn abandoned(&self) -> bool {
+        match self {
+            Queued::Checkpoint(_, reply) => reply.is_closed(),
+            Queued::Completion(_, reply) => reply.is_closed(),
+        }
+    }
+}
 
 impl CheckpointWrite {
     /// About how many bytes this write adds to the statement sent.
@@ -90,7 +147,10 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 struct Inner {
+    /// For writes alone: callers wait for locks, and there may be many at once.
     pool: PgPool,
+    /// For the writers' batches: one connection per writer.
+    writer_pool: PgPool,
     writers: usize,
     limits: Limits,
     /// Started on first use, in the runtime of the first writer, so that building a store
@@ -99,11 +159,13 @@ struct Inner {
 }
 
 impl GroupCommit {
-    /// `writers` tasks, each writing batches within `limits` per transaction.
-    pub fn new(pool: PgPool, writers: usize, limits: Limits) -> Self {
+    /// `writers` tasks, each writing batches within `limits` per transaction on a connection
+    /// of `writer_pool`; writes alone use `pool`.
+    pub fn new(pool: PgPool, writer_pool: PgPool, writers: usize, limits: Limits) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                writer_pool,
                 writers: writers.max(1),
                 limits: Limits {
                     rows: limits.rows.max(1),
@@ -122,7 +184,9 @@ impl GroupCommit {
         }
         let queue = self.inner.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError((write, _))) = queue.send((write, reply)).await {
+        if let Err(mpsc::error::SendError(Queued::Checkpoint(write, _))) =
+            queue.send(Queued::Checkpoint(write, reply)).await
+        {
             // The writers are gone: their runtime shut down while this store lives on in
             // another. Write alone rather than fail.
             return write_one(&self.inner.pool, write).await;
@@ -132,11 +196,32 @@ impl GroupCommit {
             .map_err(|_| CheckpointError::storage("the checkpoint writer stopped before answering"))?
     }
 
+    /// Commits a run's completion with whatever checkpoints are queued; returns once it
+    /// committed, or hands it back to be written alone.
+    pub async fn complete(&self, completion: Completion) -> Completed {
+        if self.inner.limits.rows == 1 {
+            return Completed::Alone(completion);
+        }
+        let queue = self.inner.queue.get_or_init(|| self.start());
+        let (reply, answer) = oneshot::channel();
+        match queue.send(Queued::Completion(completion, reply)).await {
+            // The writers are gone (see `write`): write alone.
+            Err(mpsc::error::SendError(Queued::Completion(completion, _))) => Completed::Alone(completion),
+            Err(mpsc::error::SendError(Queued::Checkpoint(..))) => Completed::Lost,
+            Ok(()) => answer.await.unwrap_or(Completed::Lost),
+        }
+    }
+
     fn start(&self) -> mpsc::Sender<Queued> {
         let (sender, receiver) = mpsc::channel(self.inner.limits.rows * self.inner.writers * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..self.inner.writers {
-            tokio::spawn(writer(self.inner.pool.clone(), receiver.clone(), self.inner.limits));
+            tokio::spawn(writer(
+                self.inner.pool.clone(),
+                self.inner.writer_pool.clone(),
+                receiver.clone(),
+                self.inner.limits,
+            ));
         }
         sender
     }
@@ -144,7 +229,7 @@ impl GroupCommit {
 
 /// Takes what is queued (up to the limits), writes it in one transaction, answers each
 /// caller, repeats. Several writers share the queue, so one gathers while another commits.
-async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits: Limits) {
+async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits: Limits) {
     let mut batch: Vec<Queued> = Vec::with_capacity(limits.rows);
     // A write that would have made the batch too big opens the next one.
     let mut carried: Option<Queued> = None;
@@ -154,7 +239,7 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
         if limits.bytes == usize::MAX {
             0
         } else {
-            queued.0.wire_size()
+            queued.wire_size()
         }
     };
     loop {
@@ -192,22 +277,45 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
         }
         drop(queue);
         // A caller that stopped waiting (its run was cancelled) is not written for.
-        batch.retain(|(_, reply)| !reply.is_closed());
+        batch.retain(|queued| !queued.abandoned());
         if batch.is_empty() {
             continue;
         }
-        let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        metrics::histogram!("checkpoint_batch_size").record(writes.len() as f64);
-        let outcome = match writes.as_slice() {
-            [one] => write_single(&pool, one, Lock::NoWait)
+        metrics::histogram!("checkpoint_batch_size").record(batch.len() as f64);
+        let (mut writes, mut replies, mut completions, mut answers) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for queued in batch.drain(..) {
+            match queued {
+                Queued::Checkpoint(write, reply) => {
+                    writes.push(write);
+                    replies.push(reply);
+                }
+                Queued::Completion(completion, answer) => {
+                    completions.push(completion);
+                    answers.push(answer);
+                }
+            }
+        }
+        // A completion with nothing to share a transaction with goes back to its caller,
+        // whose own statement is leaner than a batch.
+        if writes.is_empty() && completions.len() == 1 {
+            for (completion, answer) in completions.into_iter().zip(answers) {
+                let _ = answer.send(Completed::Alone(completion));
+            }
+            continue;
+        }
+        let outcome = match (writes.as_slice(), completions.is_empty()) {
+            ([one], true) => write_single(&writer_pool, one, Lock::NoWait)
                 .await
-                .map(|written| vec![written]),
-            _ => write_batch(&pool, &writes).await,
+                .map(|written| (vec![written], Vec::new())),
+            _ => write_batch(&writer_pool, &writes, &completions).await,
         };
         match outcome {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            Ok((written, completed)) => {
+                for (reply, outcome) in replies.into_iter().zip(written) {
                     let _ = reply.send(Ok(outcome));
+                }
+                for (answer, done) in answers.into_iter().zip(completed) {
+                    let _ = answer.send(if done { Completed::Done } else { Completed::Refused });
                 }
             }
             // The database refused the statement — bad data in one row, a ticket row locked by
@@ -221,12 +329,19 @@ async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits:
                         let _ = reply.send(write_one(&pool, write).await);
                     });
                 }
+                for (completion, answer) in completions.into_iter().zip(answers) {
+                    let _ = answer.send(Completed::Alone(completion));
+                }
             }
-            // An outage: every caller gets it.
+            // An outage: every checkpoint's caller gets it; completions are tried alone, and
+            // meet the outage themselves.
             Err(error) => {
                 let error = Arc::new(error);
                 for reply in replies {
                     let _ = reply.send(Err(CheckpointError::storage(error.clone())));
+                }
+                for (completion, answer) in completions.into_iter().zip(answers) {
+                    let _ = answer.send(Completed::Alone(completion));
                 }
             }
         }
@@ -343,13 +458,81 @@ struct Columns {
     event_request: Vec<Option<String>>,
 }
 
-/// Writes `writes` in one statement (so one implicit transaction) and says, in order, what
-/// became of each. The fence check, the checkpoints and their events commit together or not at
+/// The checkpoint part of a batch's statement: every data-modifying CTE runs whether or not
+/// its output is read. Rows are matched back by checkpoint id (unique), which also tells apart
+/// two writes of one step in a batch.
+macro_rules! checkpoint_ctes {
+    () => {
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::uuid[], \
+                 $13::int8[], $14::uuid[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY \
+                 AS i(thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state, graph_version, \
+                      interrupt, metadata, created_at, fence_ticket, fence_epoch, event_id, event_type, \
+                      event_step, event_payload, event_request, ord)), \
+              fence AS (SELECT id, lease_epoch FROM tickets WHERE id = ANY($12::uuid[]) \
+                 ORDER BY id FOR SHARE NOWAIT), \
+              allowed AS (SELECT i.* FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket \
+                 WHERE i.fence_ticket IS NULL OR f.lease_epoch = i.fence_epoch), \
+              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
+                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
+                 SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::json, \
+                    graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step, ord \
+                 ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
+              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
+                    payload, request_id) \
+                 SELECT a.event_id, a.fence_ticket, a.event_type, a.event_step, a.step, a.event_payload::jsonb, \
+                    a.event_request FROM allowed a JOIN saved s USING (checkpoint_id) \
+                 WHERE a.event_type IS NOT NULL AND a.fence_ticket IS NOT NULL)"
+    };
+}
+
+/// What the statement says of each checkpoint, in order.
+macro_rules! checkpoint_outcomes {
+    () => {
+        " SELECT false AS completion, i.ord, f.lease_epoch AS epoch, s.checkpoint_id IS NOT NULL AS saved \
+         FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket LEFT JOIN saved s USING (checkpoint_id)"
+    };
+}
+
+/// A batch of checkpoints.
+const CHECKPOINTS_SQL: &str = concat!(checkpoint_ctes!(), checkpoint_outcomes!(), " ORDER BY i.ord");
+
+/// A batch of checkpoints and completions. A completion locks its ticket `NOWAIT` like the
+/// fence (a row locked elsewhere fails the batch, and everything in it is written alone), and
+/// its `status_change` event is the one [`TicketStore::transition`] writes.
+///
+/// [`TicketStore::transition`]: super::TicketStore::transition
+const CHECKPOINTS_AND_COMPLETIONS_SQL: &str = concat!(
+    checkpoint_ctes!(),
+    ", completing AS (SELECT * FROM unnest($19::uuid[], $20::int8[], $21::text[], $22::uuid[], $23::text[]) \
+           WITH ORDINALITY AS c(ticket_id, version, result, event_id, request_id, ord)), \
+       completing_lock AS (SELECT t.id, t.status AS from_status FROM tickets t \
+           JOIN completing c ON c.ticket_id = t.id AND c.version = t.version ORDER BY t.id FOR UPDATE OF t NOWAIT), \
+       completed AS (UPDATE tickets t SET status = 'completed', version = t.version + 1, \
+              result = COALESCE(c.result::jsonb, t.result), worker_id = NULL, lease_expires_at = NULL, \
+              completed_at = now(), updated_at = now() \
+           FROM completing c JOIN completing_lock l ON l.id = c.ticket_id WHERE t.id = c.ticket_id \
+           RETURNING c.ord, t.id, c.event_id, c.request_id, l.from_status, t.attempt_count), \
+       completed_recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
+           SELECT event_id, id, 'status_change', jsonb_build_object('from', from_status, 'to', 'completed', \
+               'attempt_count', attempt_count), request_id FROM completed ORDER BY ord)",
+    checkpoint_outcomes!(),
+    " UNION ALL SELECT true, c.ord, NULL::int8, EXISTS (SELECT 1 FROM completed m WHERE m.ord = c.ord) \
+       FROM completing c ORDER BY 1, 2"
+);
+
+/// Writes `writes` and `completions` in one statement (so one implicit transaction) and says,
+/// in order, what became of each checkpoint, and whether each completion was applied. The
+/// fence check, the checkpoints, their events and the completions commit together or not at
 /// all. `FOR SHARE` on the fenced tickets, taken in id order, makes a concurrent claim (which
 /// bumps the epoch) wait for this write, so a run that took a ticket over always sees the
 /// checkpoints the earlier run committed; `NOWAIT`, so that a row locked elsewhere fails the
 /// batch at once instead of holding every caller in it (they are then written one by one).
-async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Written>, sqlx::Error> {
+async fn write_batch(
+    pool: &PgPool,
+    writes: &[CheckpointWrite],
+    completions: &[Completion],
+) -> Result<(Vec<Written>, Vec<bool>), sqlx::Error> {
     let mut c = Columns::default();
     for CheckpointWrite {
         checkpoint,
@@ -379,63 +562,66 @@ async fn write_batch(pool: &PgPool, writes: &[CheckpointWrite]) -> Result<Vec<Wr
         c.event_payload.push(event.as_ref().map(|e| json(&e.payload)));
         c.event_request.push(event.as_ref().and_then(|e| e.request_id.clone()));
     }
-    // Every data-modifying CTE runs whether or not its output is read. Rows are matched back
-    // by checkpoint id (unique), which also tells apart two writes of one step in a batch.
-    let rows = sqlx::query(
-        "WITH input AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], \
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::uuid[], \
-                 $13::int8[], $14::uuid[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY \
-                 AS i(thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state, graph_version, \
-                      interrupt, metadata, created_at, fence_ticket, fence_epoch, event_id, event_type, \
-                      event_step, event_payload, event_request, ord)), \
-              fence AS (SELECT id, lease_epoch FROM tickets WHERE id = ANY($12::uuid[]) \
-                 ORDER BY id FOR SHARE NOWAIT), \
-              allowed AS (SELECT i.* FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket \
-                 WHERE i.fence_ticket IS NULL OR f.lease_epoch = i.fence_epoch), \
-              saved AS (INSERT INTO workflow_checkpoints (thread_id, step, checkpoint_id, parent_id, \
-                    completed_node, next_node, state, graph_version, interrupt, metadata, created_at) \
-                 SELECT thread_id, step, checkpoint_id, parent_id, completed_node, next_node, state::json, \
-                    graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step, ord \
-                 ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
-              recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-                    payload, request_id) \
-                 SELECT a.event_id, a.fence_ticket, a.event_type, a.event_step, a.step, a.event_payload::jsonb, \
-                    a.event_request FROM allowed a JOIN saved s USING (checkpoint_id) \
-                 WHERE a.event_type IS NOT NULL AND a.fence_ticket IS NOT NULL) \
-         SELECT i.ord, f.lease_epoch AS epoch, s.checkpoint_id IS NOT NULL AS saved \
-         FROM input i LEFT JOIN fence f ON f.id = i.fence_ticket LEFT JOIN saved s USING (checkpoint_id) \
-         ORDER BY i.ord",
-    )
-    .bind(c.thread_id)
-    .bind(c.step)
-    .bind(c.checkpoint_id)
-    .bind(c.parent_id)
-    .bind(c.completed_node)
-    .bind(c.next_node)
-    .bind(c.state)
-    .bind(c.graph_version)
-    .bind(c.interrupt)
-    .bind(c.metadata)
-    .bind(c.created_at)
-    .bind(c.fence_ticket)
-    .bind(c.fence_epoch)
-    .bind(c.event_id)
-    .bind(c.event_type)
-    .bind(c.event_step)
-    .bind(c.event_payload)
-    .bind(c.event_request)
-    .fetch_all(pool)
-    .await?;
-    if rows.len() != writes.len() {
+    let sql = if completions.is_empty() {
+        CHECKPOINTS_SQL
+    } else {
+        CHECKPOINTS_AND_COMPLETIONS_SQL
+    };
+    let mut query = sqlx::query(sql)
+        .bind(c.thread_id)
+        .bind(c.step)
+        .bind(c.checkpoint_id)
+        .bind(c.parent_id)
+        .bind(c.completed_node)
+        .bind(c.next_node)
+        .bind(c.state)
+        .bind(c.graph_version)
+        .bind(c.interrupt)
+        .bind(c.metadata)
+        .bind(c.created_at)
+        .bind(c.fence_ticket)
+        .bind(c.fence_epoch)
+        .bind(c.event_id)
+        .bind(c.event_type)
+        .bind(c.event_step)
+        .bind(c.event_payload)
+        .bind(c.event_request);
+    if !completions.is_empty() {
+        query = query
+            .bind(completions.iter().map(|c| c.ticket_id).collect::<Vec<_>>())
+            .bind(completions.iter().map(|c| c.version).collect::<Vec<_>>())
+            .bind(
+                completions
+                    .iter()
+                    .map(|c| c.result.as_ref().map(ToString::to_string))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(completions.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+            .bind(completions.iter().map(|c| c.request_id.as_deref()).collect::<Vec<_>>());
+    }
+    let rows = query.fetch_all(pool).await?;
+    if rows.len() != writes.len() + completions.len() {
         return Err(sqlx::Error::Protocol(format!(
-            "a batch of {} checkpoints answered {} rows",
+            "a batch of {} checkpoints and {} completions answered {} rows",
             writes.len(),
+            completions.len(),
             rows.len()
         )));
     }
-    writes
+    let (checkpoint_rows, completion_rows) = rows.split_at(writes.len());
+    let written = writes
         .iter()
-        .zip(&rows)
+        .zip(checkpoint_rows)
         .map(|(write, row)| written(write, row))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let completed = completion_rows
+        .iter()
+        .map(|row| match row.try_get::<bool, _>("completion")? {
+            true => row.try_get::<bool, _>("saved"),
+            false => Err(sqlx::Error::Protocol(
+                "a completion's row answered for a checkpoint".into(),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((written, completed))
 }

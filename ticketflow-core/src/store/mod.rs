@@ -115,6 +115,13 @@ pub trait TicketStore: Send + Sync {
     /// the same transaction. Returns the updated ticket (its version one higher).
     async fn transition(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<Ticket, StoreError>;
 
+    /// [`transition`](Self::transition) for a run's final write, which needs nothing back: a
+    /// store may commit it together with other writes (PostgreSQL commits completions with
+    /// concurrent runs' checkpoints). Same guarantees and errors; returns once committed.
+    async fn finish(&self, id: Uuid, expected_version: i64, change: Transition) -> Result<(), StoreError> {
+        self.transition(id, expected_version, change).await.map(drop)
+    }
+
     /// Claims a ticket for `worker_id` for `lease`: a `pending` ticket, or a `processing` one
     /// whose lease expired (a takeover, counted in `lease_takeovers_total`). Sets `processing`,
     /// bumps the lease epoch (the first claim of a ticket gets epoch 1) and version, and writes
