@@ -119,6 +119,10 @@ fn describe_metrics() {
     describe_counter!("llm_fallbacks_total", "Steps that fell back to the offline engine");
     describe_counter!("llm_tokens_total", "LLM tokens by step, model and kind");
     describe_counter!("lease_takeovers_total", "Tickets taken over after a lease expired");
+    describe_histogram!(
+        "checkpoint_batch_size",
+        "Writes (checkpoints, claims, completions) per group-commit transaction (PostgreSQL)"
+    );
     describe_gauge!("queue_depth", "Messages ready in the work queue");
     describe_gauge!("dead_letter_depth", "Messages in the dead-letter queue");
     describe_gauge!("tickets_pending", "Tickets waiting for a worker");

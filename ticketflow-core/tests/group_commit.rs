@@ -1,7 +1,7 @@
 //! Group commit on PostgreSQL: a ticket row locked elsewhere holds up only its own run's
 //! checkpoint, never the writer and the runs behind it; a checkpoint the database refuses, or
-//! one fenced off, fails alone. Runs' completions commit in the same transactions as other
-//! runs' checkpoints, with the same guarantees as a transition of their own.
+//! one fenced off, fails alone. Claims and completions commit in the same transactions as
+//! other runs' checkpoints, with the same guarantees as a statement of their own.
 
 mod support;
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 use sqlx::{Connection, Row};
 use ticketflow_core::store::{PgOptions, PgStore, StoreError, TicketStatus, TicketStore, Transition};
 use ticketflow_graph::{CheckpointError, Checkpointer};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
@@ -86,7 +87,7 @@ async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
 }
 
 #[tokio::test]
-async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_waits_alone() {
+async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_waits_alone() {
     let url = support::fresh_postgres_database().await;
     let options = PgOptions {
         checkpoint_writers: 1,
@@ -113,17 +114,32 @@ async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_wait
         };
         tokio::spawn(async move { store.finish(id, version, change).await })
     };
+    let claim = |id: Uuid| {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim(id, "w3", Duration::from_secs(60)).await })
+    };
+    // A new ticket, and one whose lease expired (a takeover).
+    let fresh = store.create(support::ticket_named("c", "fresh")).await.unwrap().0.id;
+    let expired = store.create(support::ticket_named("c", "expired")).await.unwrap().0.id;
+    store
+        .claim(expired, "w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    let xmin_of_completion = |id| {
+    let xmin_of_event = |id, to: &'static str| {
         sqlx::query(
             "SELECT xmin::text FROM ticketflow.ticket_events \
-             WHERE ticket_id = $1 AND event_type = 'status_change' AND payload->>'to' = 'completed'",
+             WHERE ticket_id = $1 AND event_type = 'status_change' AND payload->>'to' = $2 \
+             ORDER BY seq DESC LIMIT 1",
         )
         .bind(id)
+        .bind(to)
     };
 
     // The one writer is kept busy (its statement waits for a table lock) while runs queue
-    // checkpoints and completions; the next batch carries them all.
+    // checkpoints, claims and completions; the next batch carries them all.
     let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
     let mut lock = blocker.begin().await.unwrap();
     sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
@@ -138,6 +154,8 @@ async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_wait
         finish(4, versions[4]),
         finish(5, versions[5] - 1),
     ];
+    // Claimable, taken over, held by a live worker (run 8's ticket, taken over by w2), unknown.
+    let claims = [claim(fresh), claim(expired), claim(runs[8].0), claim(Uuid::now_v7())];
     tokio::time::sleep(Duration::from_millis(100)).await;
     lock.commit().await.unwrap();
     busy.await.unwrap().unwrap();
@@ -149,8 +167,31 @@ async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_wait
     fourth.await.unwrap().unwrap();
     let refused = stale.await.unwrap();
     assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    let [fresh_claim, expired_claim, held_claim, unknown_claim] = claims;
+    let (claimed, fence) = fresh_claim.await.unwrap().unwrap().expect("a new ticket is claimable");
+    assert_eq!(
+        Some(&claimed),
+        store.get(fresh).await.unwrap().as_ref(),
+        "the claimed ticket as stored"
+    );
+    assert_eq!(
+        (claimed.status, fence.epoch, claimed.lease_epoch),
+        (TicketStatus::Processing, 1, 1)
+    );
+    let (taken, fence) = expired_claim
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("an expired lease is taken over");
+    assert_eq!((taken.id, fence.epoch), (expired, 2));
+    let takeover = store.events(expired).await.unwrap().pop().unwrap();
+    assert_eq!(takeover.payload["takeover"], true);
+    assert_eq!(takeover.payload["worker_id"], "w3");
+    assert!(held_claim.await.unwrap().unwrap().is_none(), "held by a live worker");
+    let unknown = unknown_claim.await.unwrap();
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
 
-    // One transaction: the checkpoints of runs 1 and 2 and the completions of 3 and 4.
+    // One transaction: the checkpoints of runs 1 and 2, the completions of 3 and 4, the claims.
     let checkpoint_xmin: String =
         sqlx::query("SELECT xmin::text FROM ticketflow.workflow_checkpoints WHERE thread_id = $1")
             .bind(runs[1].0.to_string())
@@ -158,8 +199,16 @@ async fn completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_wait
             .await
             .unwrap()
             .get(0);
+    for id in [fresh, expired] {
+        let xmin: String = xmin_of_event(id, "processing")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(xmin, checkpoint_xmin, "the claim committed with run 1's checkpoint");
+    }
     for i in [3, 4] {
-        let xmin: String = xmin_of_completion(runs[i].0)
+        let xmin: String = xmin_of_event(runs[i].0, "completed")
             .fetch_one(&mut admin)
             .await
             .unwrap()

@@ -12,7 +12,7 @@ use sqlx::{PgConnection, QueryBuilder, Row};
 use ticketflow_graph::{Checkpoint, CheckpointError, Checkpointer};
 use uuid::Uuid;
 
-use super::group_commit::{CheckpointWrite, Completed, Completion, GroupCommit, Limits, Written};
+use super::group_commit::{Answer, CheckpointWrite, Claim, Completion, GroupCommit, Job, Limits, Written};
 use super::{
     Backlog, EventType, Fence, ListQuery, NewEvent, NewTicket, OutboxMessage, StoreError, Ticket, TicketEvent,
     TicketPage, TicketStatus, TicketStore, Transition, content_hash, ticket_id,
@@ -219,6 +219,56 @@ impl PgStore {
             Err(error) => error,
         }
     }
+
+    /// A claim in a transaction of its own (see [`TicketStore::claim`]): the ticket as claimed
+    /// and whether it was a takeover; `None` when there is none that can be claimed.
+    async fn claim_alone(&self, claim: &Claim) -> Result<Option<(Ticket, bool)>, StoreError> {
+        let Claim {
+            ticket_id: id,
+            worker_id,
+            lease,
+        } = claim;
+        let id = *id;
+        // One statement, so one round trip: the lock, the update and the `status_change` event
+        // (the payload of `model::claim_event`, built here from the row it describes, with the
+        // request id of the ticket's latest outbox row) commit together.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND ((status = 'pending' AND NOT EXISTS \
+                 (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 AND o.sent_at IS NULL AND o.claimed_at IS NULL \
+                     AND o.available_at > now())) OR \
+                 (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE), \
+             claimed AS (UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
+                 lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
+                 version = t.version + 1, \
+                 started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now() \
+                 FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status), \
+             recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
+                 SELECT $4, $1, 'status_change', jsonb_build_object('from', from_status, 'to', 'processing', \
+                     'worker_id', $2::text, 'lease_epoch', lease_epoch, 'takeover', from_status = 'processing'), \
+                     (SELECT request_id FROM outbox WHERE ticket_id = $1 AND request_id IS NOT NULL \
+                      ORDER BY id DESC LIMIT 1) \
+                 FROM claimed) \
+             SELECT * FROM claimed",
+            *TICKET_COLUMNS_OF_T
+        )))
+        .bind(id)
+        .bind(worker_id)
+        .bind(lease.as_secs_f64())
+        .bind(Uuid::now_v7())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let takeover = row.try_get::<String, _>("from_status")? == TicketStatus::Processing.as_str();
+        Ok(Some((ticket_from_row(&row)?, takeover)))
+    }
+}
+
+/// The checkpoint writer stopped (its runtime shut down) before saying what became of a write
+/// it took: it may or may not have committed.
+fn writer_lost() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(
+        "the checkpoint writer stopped before answering".into(),
+    ))
 }
 
 fn ticket_from_row(row: &PgRow) -> Result<Ticket, StoreError> {
@@ -510,10 +560,9 @@ impl TicketStore for PgStore {
             result: change.result,
             request_id: change.request_id,
         };
-        match self.checkpoints.complete(completion).await {
-            Completed::Done => Ok(()),
-            Completed::Refused => Err(self.refused(id, expected_version).await),
-            Completed::Alone(completion) => {
+        match self.checkpoints.ride_along(Job::Complete(completion)).await {
+            Answer::Completed => Ok(()),
+            Answer::Alone(Job::Complete(completion)) => {
                 let change = Transition {
                     result: completion.result,
                     request_id: completion.request_id,
@@ -521,9 +570,8 @@ impl TicketStore for PgStore {
                 };
                 self.transition(id, expected_version, change).await.map(drop)
             }
-            Completed::Lost => Err(StoreError::Unavailable(sqlx::Error::Protocol(
-                "the checkpoint writer stopped before answering".into(),
-            ))),
+            Answer::Refused => Err(self.refused(id, expected_version).await),
+            Answer::Claimed(..) | Answer::Alone(Job::Claim(_)) | Answer::Lost => Err(writer_lost()),
         }
     }
 
@@ -644,43 +692,27 @@ impl TicketStore for PgStore {
     }
 
     async fn claim(&self, id: Uuid, worker_id: &str, lease: Duration) -> Result<Option<(Ticket, Fence)>, StoreError> {
-        // One statement, so one round trip: the lock, the update and the `status_change` event
-        // (the payload of `model::claim_event`, built here from the row it describes, with the
-        // request id of the ticket's latest outbox row) commit together.
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND ((status = 'pending' AND NOT EXISTS \
-                 (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 AND o.sent_at IS NULL AND o.claimed_at IS NULL \
-                     AND o.available_at > now())) OR \
-                 (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE), \
-             claimed AS (UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
-                 lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
-                 version = t.version + 1, \
-                 started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now() \
-                 FROM old WHERE t.id = $1 RETURNING {}, old.status AS from_status), \
-             recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
-                 SELECT $4, $1, 'status_change', jsonb_build_object('from', from_status, 'to', 'processing', \
-                     'worker_id', $2::text, 'lease_epoch', lease_epoch, 'takeover', from_status = 'processing'), \
-                     (SELECT request_id FROM outbox WHERE ticket_id = $1 AND request_id IS NOT NULL \
-                      ORDER BY id DESC LIMIT 1) \
-                 FROM claimed) \
-             SELECT * FROM claimed",
-            *TICKET_COLUMNS_OF_T
-        )))
-        .bind(id)
-        .bind(worker_id)
-        .bind(lease.as_secs_f64())
-        .bind(Uuid::now_v7())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        // The claim commits with the checkpoints that concurrent runs have queued: one
+        // transaction fewer per ticket under load.
+        let claim = Claim {
+            ticket_id: id,
+            worker_id: worker_id.to_owned(),
+            lease,
+        };
+        let claimed = match self.checkpoints.ride_along(Job::Claim(claim)).await {
+            Answer::Claimed(ticket, takeover) => Some((*ticket, takeover)),
+            Answer::Refused => None,
+            Answer::Alone(Job::Claim(claim)) => self.claim_alone(&claim).await?,
+            Answer::Completed | Answer::Alone(Job::Complete(_)) | Answer::Lost => return Err(writer_lost()),
+        };
+        let Some((ticket, takeover)) = claimed else {
             return if self.get(id).await?.is_some() {
                 Ok(None)
             } else {
                 Err(StoreError::NotFound(id))
             };
         };
-        let ticket = ticket_from_row(&row)?;
-        if row.try_get::<String, _>("from_status")? == TicketStatus::Processing.as_str() {
+        if takeover {
             metrics::counter!("lease_takeovers_total").increment(1);
         }
         let fence = Fence {
