@@ -271,3 +271,122 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         TicketStatus::Completed
     );
 }
+
+/// Holds the one writer of `store` behind a table lock while `queue` queues writes, so that
+/// they all go out together in its next batch; returns what `queue` returned.
+async fn in_one_batch<T>(url: &str, store: &PgStore, step: u64, queue: impl FnOnce() -> T) -> T {
+    let mut blocker = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut lock = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let checkpointer = store.checkpointer(None);
+    let busy = tokio::spawn(async move {
+        let checkpoint = ticketflow_graph::testing::sample_checkpoint("busy", step, None);
+        checkpointer.put(checkpoint).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queued = queue();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.commit().await.unwrap();
+    busy.await.unwrap().unwrap();
+    queued
+}
+
+/// A writer plans its statements once per connection, often while the tables are nearly
+/// empty; a plan that scans `tickets` whole would then cost more with every ticket (and, with
+/// no ANALYZE to replace it, for ever). Every batch must reach tickets through an index.
+#[tokio::test]
+async fn batches_reach_tickets_through_an_index_however_small_the_table_was_when_planned() {
+    let url = support::fresh_postgres_database().await;
+    let options = PgOptions {
+        checkpoint_writers: 1,
+        ..PgOptions::default()
+    };
+    let store = std::sync::Arc::new(PgStore::connect(&url, options).await.unwrap());
+    store.migrate().await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    // One round of checkpoints, claims and completions in a batch, ending with a finished run.
+    let round = |i: u64| {
+        let (store, url) = (store.clone(), url.clone());
+        async move {
+            let new = store
+                .create(support::ticket_named("c", &format!("next {i}")))
+                .await
+                .unwrap()
+                .0;
+            let done = store
+                .create(support::ticket_named("c", &format!("done {i}")))
+                .await
+                .unwrap()
+                .0;
+            let (claimed, fence) = store
+                .claim(done.id, "w1", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap();
+            let checkpointer = store.checkpointer(Some(fence));
+            let (put, claim, finish) = in_one_batch(&url, &store, i, || {
+                let checkpoint = ticketflow_graph::testing::sample_checkpoint(&done.id.to_string(), 1, None);
+                let put = tokio::spawn(async move { checkpointer.put(checkpoint).await });
+                let s = store.clone();
+                let claim = tokio::spawn(async move { s.claim(new.id, "w1", Duration::from_secs(60)).await });
+                let s = store.clone();
+                let finish = tokio::spawn(async move {
+                    s.finish(done.id, claimed.version, Transition::to(TicketStatus::Completed))
+                        .await
+                });
+                (put, claim, finish)
+            })
+            .await;
+            put.await.unwrap().unwrap();
+            claim.await.unwrap().unwrap().expect("claimed");
+            finish.await.unwrap().unwrap();
+        }
+    };
+    // Planned on a table of a few rows...
+    round(1).await;
+    // ...then used on one of thousands.
+    sqlx::query(
+        "INSERT INTO ticketflow.tickets (id, customer_id, subject, body, content_hash) \
+         SELECT gen_random_uuid(), 'bulk', 's', 'b', gen_random_uuid() FROM generate_series(1, 20000)",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    round(2).await;
+    round(3).await;
+
+    // Backends report their table statistics when they exit: close every connection first.
+    store.pool().close().await;
+    drop((store, admin));
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let mut observer = sqlx::PgConnection::connect(&support::postgres_admin_url())
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let open: i64 = sqlx::query("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&database)
+            .fetch_one(&mut observer)
+            .await
+            .unwrap()
+            .get(0);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reader = sqlx::PgConnection::connect(&url).await.unwrap();
+    let read: i64 = sqlx::query(
+        "SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relid = 'ticketflow.tickets'::regclass",
+    )
+    .fetch_one(&mut reader)
+    .await
+    .unwrap()
+    .get(0);
+    assert!(
+        read < 20_000,
+        "tickets were scanned whole: {read} rows read by sequential scans"
+    );
+}

@@ -165,10 +165,14 @@ impl PgStore {
             .connect_lazy_with(connect.clone());
         // The checkpoint writers get connections of their own, one each, where prepared
         // statements always run their generic plan: a batch's arrays change length with
-        // every call, which makes PostgreSQL plan a batch with completions afresh each time
-        // (~0.5 ms) when left to choose. Behind a transaction pooler nothing is prepared.
+        // every call, which makes PostgreSQL plan a batch with claims or completions afresh
+        // each time (~0.5 ms) when left to choose. A generic plan is made once per connection,
+        // though, and one made while `tickets` was nearly empty scans it whole, for ever after
+        // (until an ANALYZE, which may never come): every table these statements touch is
+        // reached through an index, so sequential scans are ruled out on these connections.
+        // Behind a transaction pooler nothing is prepared, and nothing is set.
         let writer_connect = if options.statement_cache {
-            connect.options([("plan_cache_mode", "force_generic_plan")])
+            connect.options([("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off")])
         } else {
             connect
         };

@@ -161,34 +161,51 @@ const CHECKPOINTS_SQL: &str = concat!(
 /// that [`TicketStore::claim`] and [`TicketStore::transition`] write. A claimed ticket comes
 /// back as JSON, the columns of [`Ticket`].
 ///
+/// Written so that any plan reaches a ticket by its id and an outbox row by its ticket: the
+/// writers keep one generic plan per connection, often made while the tables were nearly
+/// empty, when scanning `tickets` by status or hashing all of `outbox` looked as cheap — and
+/// grows costlier with every ticket. So tickets are locked by `id = ANY(..)` and checked
+/// after; the retry check looks up the ticket's own outbox rows (in `outbox_ticket_idx`
+/// order; its conditions wrapped in `IS TRUE`, which keeps `outbox_due_idx` out of reach),
+/// once per claim; and the writers' connections rule out sequential scans.
+///
+/// Every CTE reads the statement's one snapshot, so when a batch holds both a checkpoint of a
+/// run whose lease expired and another worker's claim of that ticket, the checkpoint passes
+/// its fence (the epoch before the claim) and commits with the claim: as if it had committed
+/// just before it, and the new run, which reads checkpoints after its claim returns, sees it.
+///
 /// [`TicketStore::claim`]: crate::store::TicketStore::claim
 /// [`TicketStore::transition`]: crate::store::TicketStore::transition
 const CHECKPOINTS_AND_JOBS_SQL: &str = concat!(
     checkpoint_ctes!(),
     ", completing AS (SELECT * FROM unnest($19::uuid[], $20::int8[], $21::text[], $22::uuid[], $23::text[]) \
            WITH ORDINALITY AS c(ticket_id, version, result, event_id, request_id, ord)), \
-       completing_lock AS (SELECT t.id, t.status AS from_status FROM tickets t \
-           JOIN completing c ON c.ticket_id = t.id AND c.version = t.version ORDER BY t.id FOR UPDATE OF t NOWAIT), \
+       completing_lock AS (SELECT id, version, status AS from_status FROM tickets WHERE id = ANY($19::uuid[]) \
+           ORDER BY id FOR UPDATE NOWAIT), \
        completed AS (UPDATE tickets t SET status = 'completed', version = t.version + 1, \
               result = COALESCE(c.result::jsonb, t.result), worker_id = NULL, lease_expires_at = NULL, \
               completed_at = now(), updated_at = now() \
-           FROM completing c JOIN completing_lock l ON l.id = c.ticket_id WHERE t.id = c.ticket_id \
+           FROM completing c JOIN completing_lock l ON l.id = c.ticket_id AND l.version = c.version \
+           WHERE t.id = c.ticket_id AND t.id = ANY($19::uuid[]) \
            RETURNING c.ord, t.id, c.event_id, c.request_id, l.from_status, t.attempt_count), \
        completed_recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
            SELECT event_id, id, 'status_change', jsonb_build_object('from', from_status, 'to', 'completed', \
                'attempt_count', attempt_count), request_id FROM completed ORDER BY ord), \
        claiming AS (SELECT * FROM unnest($24::uuid[], $25::text[], $26::float8[], $27::uuid[]) \
            WITH ORDINALITY AS k(ticket_id, worker_id, lease, event_id, ord)), \
-       claiming_lock AS (SELECT t.id, t.status AS from_status FROM tickets t JOIN claiming k ON k.ticket_id = t.id \
-           WHERE (t.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id \
-                     AND o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now())) \
-              OR (t.status = 'processing' AND (t.lease_expires_at IS NULL OR t.lease_expires_at < now())) \
-           ORDER BY t.id FOR UPDATE OF t NOWAIT), \
+       claiming_lock AS (SELECT id, status, lease_expires_at FROM tickets WHERE id = ANY($24::uuid[]) \
+           ORDER BY id FOR UPDATE NOWAIT), \
+       claimable AS (SELECT l.id, l.status AS from_status FROM claiming_lock l \
+           LEFT JOIN LATERAL (SELECT 1 AS later FROM outbox o WHERE o.ticket_id = l.id \
+                   AND (o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now()) IS TRUE \
+                   ORDER BY o.ticket_id, o.id LIMIT 1) retry ON TRUE \
+           WHERE (l.status = 'pending' AND retry.later IS NULL) \
+              OR (l.status = 'processing' AND (l.lease_expires_at IS NULL OR l.lease_expires_at < now()))), \
        claimed AS (UPDATE tickets t SET status = 'processing', worker_id = k.worker_id, \
               lease_epoch = t.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => k.lease), \
               heartbeat_at = now(), version = t.version + 1, started_at = COALESCE(t.started_at, now()), \
               completed_at = NULL, updated_at = now() \
-           FROM claiming k JOIN claiming_lock l ON l.id = k.ticket_id WHERE t.id = k.ticket_id \
+           FROM claiming k JOIN claimable l ON l.id = k.ticket_id WHERE t.id = k.ticket_id AND t.id = ANY($24::uuid[]) \
            RETURNING k.ord, k.event_id, k.worker_id, t.id, t.lease_epoch, l.from_status, to_json(t) AS ticket), \
        claimed_recorded AS (INSERT INTO ticket_events (id, ticket_id, event_type, payload, request_id) \
            SELECT m.event_id, m.id, 'status_change', jsonb_build_object('from', m.from_status, 'to', 'processing', \
