@@ -14,15 +14,9 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
-    let url = support::fresh_postgres_database().await;
-    let options = PgOptions {
-        checkpoint_writers: 1,
-        ..PgOptions::default()
-    };
-    let store = PgStore::connect(&url, options).await.unwrap();
-    store.migrate().await.unwrap();
+    let (url, store) = one_writer_store().await;
     // Run 9 is stale: its ticket was taken over.
-    let runs = support::claimed_runs(&store, 10, 9).await;
+    let runs = support::claimed_runs(&*store, 10, 9).await;
 
     // Hold ticket 0's row, as a long manual transaction would.
     let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -88,13 +82,7 @@ async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
 
 #[tokio::test]
 async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_waits_alone() {
-    let url = support::fresh_postgres_database().await;
-    let options = PgOptions {
-        checkpoint_writers: 1,
-        ..PgOptions::default()
-    };
-    let store = std::sync::Arc::new(PgStore::connect(&url, options).await.unwrap());
-    store.migrate().await.unwrap();
+    let (url, store) = one_writer_store().await;
     let runs = support::claimed_runs(&*store, 9, 8).await;
     let mut versions = Vec::new();
     for (id, _) in &runs {
@@ -138,27 +126,19 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         .bind(to)
     };
 
-    // The one writer is kept busy (its statement waits for a table lock) while runs queue
-    // checkpoints, claims and completions; the next batch carries them all.
-    let mut blocker = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut lock = blocker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
-    let busy = put(0, 1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let puts = [put(1, 1), put(2, 1)];
-    let finishes = [
-        finish(3, versions[3]),
-        finish(4, versions[4]),
-        finish(5, versions[5] - 1),
-    ];
-    // Claimable, taken over, held by a live worker (run 8's ticket, taken over by w2), unknown.
-    let claims = [claim(fresh), claim(expired), claim(runs[8].0), claim(Uuid::now_v7())];
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    lock.commit().await.unwrap();
-    busy.await.unwrap().unwrap();
+    // Checkpoints, completions (the last one stale) and claims (claimable, taken over, held
+    // by a live worker — run 8's ticket, taken over by w2 —, unknown), all in one batch.
+    let (puts, finishes, claims) = in_one_batch(&url, &store, 1, || {
+        let puts = [put(1, 1), put(2, 1)];
+        let finishes = [
+            finish(3, versions[3]),
+            finish(4, versions[4]),
+            finish(5, versions[5] - 1),
+        ];
+        let claims = [claim(fresh), claim(expired), claim(runs[8].0), claim(Uuid::now_v7())];
+        (puts, finishes, claims)
+    })
+    .await;
     for handle in puts {
         handle.await.unwrap().unwrap();
     }
@@ -239,11 +219,6 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
 
     // A completion whose ticket row is locked elsewhere fails its batch (the writer never
     // waits for a row), then waits alone; the completion it shared the batch with goes on.
-    let mut lock = blocker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE ticketflow.workflow_checkpoints IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
     let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
     let mut row_lock = holder.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM ticketflow.tickets WHERE id = $1 FOR UPDATE")
@@ -251,12 +226,7 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         .execute(&mut *row_lock)
         .await
         .unwrap();
-    let busy = put(0, 2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (held, free) = (finish(6, versions[6]), finish(7, versions[7]));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    lock.commit().await.unwrap();
-    busy.await.unwrap().unwrap();
+    let (held, free) = in_one_batch(&url, &store, 2, || (finish(6, versions[6]), finish(7, versions[7]))).await;
     free.await.unwrap().unwrap();
     assert_eq!(
         store.get(runs[7].0).await.unwrap().unwrap().status,
@@ -270,6 +240,19 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         store.get(runs[6].0).await.unwrap().unwrap().status,
         TicketStatus::Completed
     );
+}
+
+/// A fresh database and a store over it with one checkpoint writer, so that tests can tell
+/// what goes in which batch.
+async fn one_writer_store() -> (String, std::sync::Arc<PgStore>) {
+    let url = support::fresh_postgres_database().await;
+    let options = PgOptions {
+        checkpoint_writers: 1,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect(&url, options).await.unwrap();
+    store.migrate().await.unwrap();
+    (url, std::sync::Arc::new(store))
 }
 
 /// Holds the one writer of `store` behind a table lock while `queue` queues writes, so that
@@ -299,13 +282,7 @@ async fn in_one_batch<T>(url: &str, store: &PgStore, step: u64, queue: impl FnOn
 /// no ANALYZE to replace it, for ever). Every batch must reach tickets through an index.
 #[tokio::test]
 async fn batches_reach_tickets_through_an_index_however_small_the_table_was_when_planned() {
-    let url = support::fresh_postgres_database().await;
-    let options = PgOptions {
-        checkpoint_writers: 1,
-        ..PgOptions::default()
-    };
-    let store = std::sync::Arc::new(PgStore::connect(&url, options).await.unwrap());
-    store.migrate().await.unwrap();
+    let (url, store) = one_writer_store().await;
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
     // One round of checkpoints, claims and completions in a batch, ending with a finished run.
     let round = |i: u64| {
