@@ -235,11 +235,14 @@ impl PgStore {
         let id = *id;
         // One statement, so one round trip: the lock, the update and the `status_change` event
         // (the payload of `model::claim_event`, built here from the row it describes, with the
-        // request id of the ticket's latest outbox row) commit together.
+        // request id of the ticket's latest outbox row) commit together. The retry check's
+        // conditions are wrapped in `IS TRUE` so that any plan reads the ticket's own outbox
+        // rows (`outbox_ticket_idx`), never every row due later (`outbox_due_idx`), which a
+        // generic plan made on a near-empty table would otherwise do for ever.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH old AS (SELECT status FROM tickets WHERE id = $1 AND ((status = 'pending' AND NOT EXISTS \
-                 (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 AND o.sent_at IS NULL AND o.claimed_at IS NULL \
-                     AND o.available_at > now())) OR \
+                 (SELECT 1 FROM outbox o WHERE o.ticket_id = $1 \
+                     AND (o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now()) IS TRUE)) OR \
                  (status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()))) FOR UPDATE), \
              claimed AS (UPDATE tickets t SET status = 'processing', worker_id = $2, lease_epoch = t.lease_epoch + 1, \
                  lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), \
