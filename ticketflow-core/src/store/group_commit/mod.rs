@@ -24,7 +24,7 @@ use ticketflow_graph::{Checkpoint, CheckpointError};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use self::statements::{Lock, write_batch, write_one, write_single};
+use self::statements::{BatchError, Lock, write_batch, write_one, write_single};
 use super::{Fence, NewEvent, Ticket};
 
 /// One checkpoint to write: the fence its run holds, and the `step_complete` event that
@@ -340,7 +340,8 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
                 .map(|written| statements::Outcomes {
                     written: vec![written],
                     ..Default::default()
-                }),
+                })
+                .map_err(BatchError::Failed),
             _ => write_batch(&writer_pool, &writes, &completions, &claims).await,
         };
         match outcome {
@@ -362,7 +363,7 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
             // someone else (the writer never waits for a lock), a deadlock: write each alone,
             // waiting for locks if need be, each in a task of its own, so that a row's problem
             // stays its own and this writer goes on serving the others.
-            Err(sqlx::Error::Database(_)) => {
+            Err(BatchError::Failed(sqlx::Error::Database(_))) => {
                 for (write, reply) in writes.into_iter().zip(replies) {
                     let pool = pool.clone();
                     tokio::spawn(async move {
@@ -371,9 +372,22 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
                 }
                 hand_back(completions, completion_answers, claims, claim_answers);
             }
+            // Committed, but the answer could not be read (a bug): what each write became is
+            // unknown, so no caller is told "not written" — a run whose checkpoint errs resumes
+            // from what the database holds, and a job is reported lost.
+            Err(BatchError::Unreadable(error)) => {
+                tracing::error!(%error, "a committed checkpoint batch answered unreadably");
+                let error = Arc::new(error);
+                for reply in replies {
+                    let _ = reply.send(Err(CheckpointError::storage(error.clone())));
+                }
+                for answer in completion_answers.into_iter().chain(claim_answers) {
+                    let _ = answer.send(Answer::Lost);
+                }
+            }
             // An outage: every checkpoint's caller gets it; jobs are tried alone, and meet the
             // outage themselves.
-            Err(error) => {
+            Err(BatchError::Failed(error)) => {
                 let error = Arc::new(error);
                 for reply in replies {
                     let _ = reply.send(Err(CheckpointError::storage(error.clone())));

@@ -181,7 +181,7 @@ const CHECKPOINTS_AND_JOBS_SQL: &str = concat!(
     ", completing AS (SELECT * FROM unnest($19::uuid[], $20::int8[], $21::text[], $22::uuid[], $23::text[]) \
            WITH ORDINALITY AS c(ticket_id, version, result, event_id, request_id, ord)), \
        completing_lock AS (SELECT id, version, status AS from_status FROM tickets WHERE id = ANY($19::uuid[]) \
-           ORDER BY id FOR UPDATE NOWAIT), \
+           ORDER BY id FOR NO KEY UPDATE NOWAIT), \
        completed AS (UPDATE tickets t SET status = 'completed', version = t.version + 1, \
               result = COALESCE(c.result::jsonb, t.result), worker_id = NULL, lease_expires_at = NULL, \
               completed_at = now(), updated_at = now() \
@@ -194,7 +194,7 @@ const CHECKPOINTS_AND_JOBS_SQL: &str = concat!(
        claiming AS (SELECT * FROM unnest($24::uuid[], $25::text[], $26::float8[], $27::uuid[]) \
            WITH ORDINALITY AS k(ticket_id, worker_id, lease, event_id, ord)), \
        claiming_lock AS (SELECT id, status, lease_expires_at FROM tickets WHERE id = ANY($24::uuid[]) \
-           ORDER BY id FOR UPDATE NOWAIT), \
+           ORDER BY id FOR NO KEY UPDATE NOWAIT), \
        claimable AS (SELECT l.id, l.status AS from_status FROM claiming_lock l \
            LEFT JOIN LATERAL (SELECT 1 AS later FROM outbox o WHERE o.ticket_id = l.id \
                    AND (o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now()) IS TRUE \
@@ -223,6 +223,14 @@ const CHECKPOINTS_AND_JOBS_SQL: &str = concat!(
      ORDER BY 1, 2"
 );
 
+/// Why a batch has no outcomes.
+pub(super) enum BatchError {
+    /// The statement failed: nothing was written.
+    Failed(sqlx::Error),
+    /// The statement committed, but its answer could not be read: what it wrote is unknown.
+    Unreadable(sqlx::Error),
+}
+
 /// What a batch says of each write, in the order given.
 #[derive(Default)]
 pub(super) struct Outcomes {
@@ -246,7 +254,7 @@ pub(super) async fn write_batch(
     writes: &[CheckpointWrite],
     completions: &[Completion],
     claims: &[Claim],
-) -> Result<Outcomes, sqlx::Error> {
+) -> Result<Outcomes, BatchError> {
     let mut c = Columns::default();
     for CheckpointWrite {
         checkpoint,
@@ -256,8 +264,8 @@ pub(super) async fn write_batch(
     {
         let json = |v: &serde_json::Value| v.to_string();
         c.thread_id.push(checkpoint.thread_id.to_string());
-        c.step
-            .push(i64::try_from(checkpoint.step).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+        let step = i64::try_from(checkpoint.step).map_err(|e| BatchError::Failed(sqlx::Error::Encode(Box::new(e))))?;
+        c.step.push(step);
         c.checkpoint_id.push(checkpoint.id);
         c.parent_id.push(checkpoint.parent_id);
         c.completed_node
@@ -319,18 +327,26 @@ pub(super) async fn write_batch(
     } else {
         query
     };
-    let rows = query.fetch_all(pool).await?;
-    if rows.len() != writes.len() + completions.len() + claims.len() {
+    let rows = query.fetch_all(pool).await.map_err(BatchError::Failed)?;
+    read_outcomes(writes, completions.len(), claims.len(), &rows).map_err(BatchError::Unreadable)
+}
+
+/// What the rows a committed batch answered say of each write.
+fn read_outcomes(
+    writes: &[CheckpointWrite],
+    completions: usize,
+    claims: usize,
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Outcomes, sqlx::Error> {
+    if rows.len() != writes.len() + completions + claims {
         return Err(sqlx::Error::Protocol(format!(
-            "a batch of {} checkpoints, {} completions and {} claims answered {} rows",
+            "a batch of {} checkpoints, {completions} completions and {claims} claims answered {} rows",
             writes.len(),
-            completions.len(),
-            claims.len(),
             rows.len()
         )));
     }
     let (checkpoint_rows, rest) = rows.split_at(writes.len());
-    let (completion_rows, claim_rows) = rest.split_at(completions.len());
+    let (completion_rows, claim_rows) = rest.split_at(completions);
     // Rows come back ordered by kind: 0 checkpoints, 1 completions, 2 claims.
     let kind = |row: &sqlx::postgres::PgRow, expected: i32| match row.try_get::<i32, _>("kind")? {
         found if found == expected => Ok(()),
