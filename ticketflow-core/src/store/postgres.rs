@@ -39,9 +39,9 @@ pub struct PgOptions {
     /// [`checkpoint_batch`](Self::checkpoint_batch)). Fewer means bigger batches under load,
     /// more means less queueing at low concurrency; 3 measured best on 2 cores.
     pub checkpoint_writers: usize,
-    /// The most checkpoints one transaction carries; 1 turns group commit off (every
-    /// checkpoint its own transaction). Either way a run's `put` returns once its checkpoint
-    /// committed.
+    /// The most writes (checkpoints, and the claims and completions that ride along) one
+    /// transaction carries; 1 turns group commit off (every write its own transaction).
+    /// Either way a run's `put` returns once its checkpoint committed.
     pub checkpoint_batch: usize,
     /// The most bytes (about) one batched statement carries over TLS. The default keeps a
     /// statement inside one TLS record: sqlx 0.9.0 leaves Nagle's algorithm on, so a statement

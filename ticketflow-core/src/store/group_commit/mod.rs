@@ -148,7 +148,7 @@ impl CheckpointWrite {
 /// How big one batch may grow.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    /// Checkpoints.
+    /// Writes: checkpoints, claims and completions.
     pub rows: usize,
     /// Bytes of statement, about (a write larger than this still goes, alone).
     pub bytes: usize,
