@@ -21,7 +21,7 @@ use sqlx::Connection;
 use ticketflow_core::Workflow;
 use ticketflow_core::processing::{Processed, Processor, ProcessorConfig};
 use ticketflow_core::queue::TicketMessage;
-use ticketflow_core::store::{NewTicket, PgOptions, PgStore, TicketStore};
+use ticketflow_core::store::{NewTicket, PgOptions, PgStore, Store};
 use uuid::Uuid;
 
 struct Args {
@@ -112,7 +112,7 @@ async fn run(args: &Args, admin: &str, concurrency: usize) -> serde_json::Value 
     };
     let connect = || async { PgStore::connect(&url, options.clone()).await.unwrap() };
     let pg = connect().await;
-    let store: Arc<dyn TicketStore> = Arc::new(pg.clone());
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
     store.migrate().await.unwrap();
     let mut ids = VecDeque::with_capacity(args.tickets);
     for i in 0..args.tickets {
@@ -137,13 +137,13 @@ async fn run(args: &Args, admin: &str, concurrency: usize) -> serde_json::Value 
     pg.pool().close().await;
     drop((store, pg));
     let pg = connect().await;
-    let store: Arc<dyn TicketStore> = Arc::new(pg.clone());
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
     let processor = Processor::new(
         store.clone(),
         Workflow::new(
             Arc::new(ticketflow_core::OfflineEngine),
             Arc::new(ticketflow_core::KnowledgeBase::bundled().unwrap()),
-            Some(store.history()),
+            Some(store.clone()),
         ),
         ProcessorConfig {
             worker_id: "bench".into(),

@@ -17,7 +17,7 @@ use poem::{Route, get, handler};
 use ticketflow_api::{AppState, app};
 use ticketflow_core::processing::{Background, BackgroundOptions, Processor, ProcessorConfig, shutdown_signal};
 use ticketflow_core::queue::{InProcessQueue, Queue};
-use ticketflow_core::store::{SqliteStore, TicketStore};
+use ticketflow_core::store::{SqliteStore, Store};
 use ticketflow_core::{KnowledgeBase, OfflineEngine, Workflow};
 
 #[handler]
@@ -27,13 +27,13 @@ fn hello() -> &'static str {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let store: Arc<dyn TicketStore> = Arc::new(SqliteStore::connect("sqlite://embedded-example.db").await?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite://embedded-example.db").await?);
     store.migrate().await?;
     let queue: Arc<dyn Queue> = Arc::new(InProcessQueue::new());
     let workflow = Workflow::new(
         Arc::new(OfflineEngine),
         Arc::new(KnowledgeBase::bundled()?),
-        Some(store.history()),
+        Some(store.clone()),
     );
     let processor = Processor::new(store.clone(), workflow, ProcessorConfig::default());
     let background = Background::start(
@@ -43,15 +43,7 @@ async fn main() -> anyhow::Result<()> {
         BackgroundOptions::default(),
     );
 
-    let state = AppState {
-        store,
-        queue,
-        relay: Some(background.relay().clone()),
-        metrics: None,
-        api_keys: Default::default(),
-        create_limit: None,
-        cors_origins: Vec::new(),
-    };
+    let state = AppState::new(store, queue).with_relay(background.relay().clone());
     let service = Route::new().at("/hello", get(hello)).nest("/support", app(state));
     println!("listening on http://127.0.0.1:8080 (ticketflow under /support, docs at /support/docs)");
     poem::Server::new(TcpListener::bind("127.0.0.1:8080"))

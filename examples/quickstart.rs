@@ -1,11 +1,14 @@
 //! Runs a few sample tickets through the six-step workflow and prints what each step decided.
-//! With no `OPENAI_API_KEY` it uses the offline engine: no services, no key, no network.
+//! With no `OPENAI_API_KEY` it uses the offline engine: no services, no key, no network. The
+//! engine comes from the same settings as the binaries' (`OPENAI_*`, `KB_DIR`, a `--config`
+//! file).
 //!
 //! ```text
 //! cargo run -p examples --example quickstart
 //! ```
 
-use ticketflow_core::{TicketInput, Workflow};
+use ticketflow_core::TicketInput;
+use ticketflow_core::settings::{Settings, Sources};
 
 const SAMPLES: &[(&str, &str)] = &[
     (
@@ -28,7 +31,12 @@ const SAMPLES: &[(&str, &str)] = &[
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let workflow = Workflow::from_env().map_err(anyhow::Error::msg)?;
+    install_tls();
+    let settings = Settings::load(Sources {
+        env: std::env::vars().collect(),
+        ..Sources::default()
+    })?;
+    let workflow = settings.workflow(None)?;
     for (i, (subject, body)) in SAMPLES.iter().enumerate() {
         let ticket = TicketInput {
             id: format!("sample-{}", i + 1),
@@ -63,4 +71,9 @@ async fn main() -> anyhow::Result<()> {
         println!("\n{}\n", result.final_response.as_deref().unwrap_or("(no response)"));
     }
     Ok(())
+}
+
+/// The LLM client speaks TLS with rustls' ring provider, which must be installed once.
+fn install_tls() {
+    ticketflow_core::telemetry::install_crypto_provider();
 }

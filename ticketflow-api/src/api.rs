@@ -1,15 +1,15 @@
 //! The HTTP operations: DESIGN.md's contract, over the library's store and processing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
+use ticketflow_core::health::Health as HealthCheck;
 use ticketflow_core::processing::{OutboxRelay, requeue_failed};
 use ticketflow_core::queue::Queue;
-use ticketflow_core::store::{ListQuery, NewTicket, StoreError, TicketStore};
+use ticketflow_core::store::{ListQuery, NewTicket, Store, StoreError};
 use uuid::Uuid;
 
 use crate::RequestId;
@@ -19,7 +19,7 @@ use crate::model::{CreateTicket, EventView, Health, HealthView, Status, TicketAc
 
 /// The ticket and health operations.
 pub struct TicketsApi {
-    pub(crate) store: Arc<dyn TicketStore>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) relay: Option<OutboxRelay>,
     pub(crate) keys: ApiKeys,
@@ -212,26 +212,14 @@ impl TicketsApi {
     /// Health of the service and its dependencies.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> HealthResponse {
-        let check = Duration::from_secs(2);
-        let database = match tokio::time::timeout(check, self.store.ping()).await {
-            Ok(Ok(())) => Health::Healthy,
-            _ => Health::Unhealthy,
-        };
-        let queue = match tokio::time::timeout(check, self.queue.check()).await {
-            Ok(Ok(())) => Health::Healthy,
-            _ => Health::Unhealthy,
-        };
-        let status = if database == Health::Healthy && queue == Health::Healthy {
-            Health::Healthy
-        } else {
-            Health::Unhealthy
-        };
+        let check = HealthCheck::check(self.store.as_ref(), self.queue.as_ref()).await;
+        let word = |ok: bool| if ok { Health::Healthy } else { Health::Unhealthy };
         let view = Json(HealthView {
-            status,
-            database,
-            queue,
+            status: word(check.healthy()),
+            database: word(check.database),
+            queue: word(check.queue),
         });
-        if database == Health::Healthy {
+        if check.serving() {
             HealthResponse::Ok(view)
         } else {
             HealthResponse::Unavailable(view)

@@ -5,20 +5,12 @@
 //! use std::sync::Arc;
 //! use ticketflow_api::{AppState, app};
 //! use ticketflow_core::queue::InProcessQueue;
-//! use ticketflow_core::store::{SqliteStore, TicketStore};
+//! use ticketflow_core::store::{SqliteStore, Store};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(SqliteStore::connect("sqlite://tickets.db").await?);
 //! store.migrate().await?;
-//! let state = AppState {
-//!     store,
-//!     queue: Arc::new(InProcessQueue::new()),
-//!     relay: None,
-//!     metrics: None,
-//!     api_keys: Default::default(),
-//!     create_limit: None,
-//!     cors_origins: Vec::new(),
-//! };
+//! let state = AppState::new(store, Arc::new(InProcessQueue::new()));
 //! poem::Server::new(poem::listener::TcpListener::bind("127.0.0.1:8000")).run(app(state)).await?;
 //! # Ok(()) }
 //! ```
@@ -39,7 +31,8 @@ use poem::{Endpoint, EndpointExt, Route, get, handler};
 use poem_openapi::OpenApiService;
 use ticketflow_core::processing::OutboxRelay;
 use ticketflow_core::queue::Queue;
-use ticketflow_core::store::TicketStore;
+use ticketflow_core::settings::Settings;
+use ticketflow_core::store::Store;
 
 pub use access::{ApiKeys, CreateLimit};
 pub use edge::REQUEST_ID_HEADER;
@@ -56,7 +49,7 @@ pub struct RequestId(pub String);
 #[derive(Clone)]
 pub struct AppState {
     /// Tickets and events.
-    pub store: Arc<dyn TicketStore>,
+    pub store: Arc<dyn Store>,
     /// Reported by /health.
     pub queue: Arc<dyn Queue>,
     /// Woken after a ticket is created or re-queued, so it is published at once.
@@ -69,6 +62,50 @@ pub struct AppState {
     pub create_limit: Option<CreateLimit>,
     /// Origins allowed by CORS (`CORS_ORIGINS`; empty: no CORS headers).
     pub cors_origins: Vec<String>,
+}
+
+impl AppState {
+    /// An open API over `store` (reporting `queue` in /health): no keys, no limits, no CORS,
+    /// no relay to wake and no /metrics.
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
+        Self {
+            store,
+            queue,
+            relay: None,
+            metrics: None,
+            api_keys: ApiKeys::default(),
+            create_limit: None,
+            cors_origins: Vec::new(),
+        }
+    }
+
+    /// The API the settings ask for (`API_KEYS`, `RATE_LIMIT_PER_MINUTE`, `CORS_ORIGINS`).
+    pub fn from_settings(settings: &Settings, store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
+        use secrecy::ExposeSecret;
+        Self {
+            api_keys: ApiKeys::parse(settings.api_keys.as_ref().map_or("", |keys| keys.expose_secret())),
+            create_limit: settings.rate_limit_per_minute.map(CreateLimit::per_minute),
+            cors_origins: settings
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            ..Self::new(store, queue)
+        }
+    }
+
+    /// Also wakes `relay` after a ticket is created or re-queued.
+    pub fn with_relay(mut self, relay: OutboxRelay) -> Self {
+        self.relay = Some(relay);
+        self
+    }
+
+    /// Also serves /metrics from `metrics`.
+    pub fn with_metrics(mut self, metrics: PrometheusHandle) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
 }
 
 /// The OpenAPI service (for its document).

@@ -13,7 +13,6 @@ use ticketflow_api::{AppState, app};
 use ticketflow_core::Workflow;
 use ticketflow_core::processing::{Background, BackgroundOptions, Processor, ProcessorConfig};
 use ticketflow_core::queue::{InProcessQueue, Queue};
-use ticketflow_core::store::{SqliteStore, TicketStore};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
@@ -34,13 +33,7 @@ async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber).expect("this test process's only subscriber");
 
-    let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
-    let store: Arc<dyn TicketStore> = Arc::new(
-        SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let store = ticketflow_core::testing::database::sqlite_store().await;
     let queue: Arc<dyn Queue> = Arc::new(InProcessQueue::new());
     let processor = Processor::new(store.clone(), Workflow::offline().unwrap(), ProcessorConfig::default());
     let background = Background::start(
@@ -52,15 +45,7 @@ async fn one_trace_spans_the_request_the_relay_the_worker_and_every_step() {
             ..BackgroundOptions::default()
         },
     );
-    let state = AppState {
-        store,
-        queue,
-        relay: Some(background.relay().clone()),
-        metrics: None,
-        api_keys: Default::default(),
-        create_limit: None,
-        cors_origins: Vec::new(),
-    };
+    let state = AppState::new(store, queue).with_relay(background.relay().clone());
     let port = support::free_port();
     let server =
         tokio::spawn(poem::Server::new(poem::listener::TcpListener::bind(format!("127.0.0.1:{port}"))).run(app(state)));

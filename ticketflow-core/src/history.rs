@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::PastTicket;
+use crate::store::StoreError;
 
 /// A source of a customer's recent tickets.
 #[async_trait]
@@ -13,5 +14,5 @@ pub trait HistorySource: Send + Sync {
         customer_id: &str,
         except_ticket: &str,
         limit: usize,
-    ) -> Result<Vec<PastTicket>, Box<dyn std::error::Error + Send + Sync>>;
+    ) -> Result<Vec<PastTicket>, StoreError>;
 }

@@ -101,14 +101,6 @@ impl KnowledgeBase {
         Self::new(articles)
     }
 
-    /// `KB_DIR` when set, else the bundled articles.
-    pub fn from_env() -> Result<Self, KbError> {
-        match std::env::var_os("KB_DIR") {
-            Some(dir) => Self::from_dir(Path::new(&dir)),
-            None => Self::bundled(),
-        }
-    }
-
     /// Indexes `articles`.
     pub fn new(articles: Vec<Article>) -> Result<Self, KbError> {
         if articles.is_empty() {

@@ -1,7 +1,12 @@
 //! The ticketflow support domain on top of [`ticketflow_graph`]: the six steps (classify,
 //! extract, research, draft, review, finalize), the [`Engine`] seam with a deterministic
-//! [`OfflineEngine`], the BM25 [`KnowledgeBase`], the review's policy rules, and the
-//! [`store`]s (PostgreSQL/Supabase and SQLite) with their checkpointers.
+//! [`OfflineEngine`] and an OpenAI-compatible [`llm`] engine, the BM25 [`KnowledgeBase`], the
+//! review's policy rules, the [`store`]s (PostgreSQL/Supabase and SQLite) with their
+//! checkpointers, the [`queue`]s, and the [`processing`] that ties them together.
+//!
+//! Features, all on by default: `postgres`, `sqlite`, `rabbitmq`, `openai` (the backends),
+//! `otlp` (trace export), `settings` (the binaries' typed settings). Without them the crate is
+//! the workflow, the offline engine and the traits, with none of sqlx, lapin or async-openai.
 //!
 //! ```
 //! use ticketflow_core::{Category, TicketInput, Workflow};
@@ -26,16 +31,19 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod config_file;
 mod engine;
+pub mod health;
 mod history;
 mod kb;
+#[cfg(feature = "openai")]
 pub mod llm;
 mod offline;
 pub mod policy;
 pub mod processing;
 pub mod queue;
 mod result;
+#[cfg(feature = "settings")]
+pub mod settings;
 mod state;
 pub mod steps;
 pub mod store;

@@ -54,8 +54,8 @@ pub struct PastTicket {
     pub subject: String,
     /// Its status.
     pub status: String,
-    /// When it was created (RFC 3339).
-    pub created_at: String,
+    /// When it was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The output of the research step.

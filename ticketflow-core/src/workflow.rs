@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use ticketflow_graph::{END, Graph, GraphError, START};
 
-use crate::llm::{LlmConfig, LlmEngine};
 use crate::steps::{Classify, DraftReply, Extract, Finalize, Research, ReviewDraft, names};
 use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, TicketInput, TicketResult, TicketState};
 
@@ -50,30 +49,13 @@ impl Workflow {
         }
     }
 
-    /// The offline engine over the knowledge base of `KB_DIR` (or the bundled one), no history.
+    /// The offline engine over the bundled knowledge base, no history.
     pub fn offline() -> Result<Self, KbError> {
         Ok(Self::new(
             Arc::new(OfflineEngine),
-            Arc::new(KnowledgeBase::from_env()?),
+            Arc::new(KnowledgeBase::bundled()?),
             None,
         ))
-    }
-
-    /// The engine the environment asks for: the OpenAI-compatible engine when `OPENAI_API_KEY`
-    /// is set (with `OPENAI_BASE_URL`, `OPENAI_MODEL`, `LLM_TIMEOUT_SECONDS`), else the offline
-    /// engine. A malformed setting is an error that names it.
-    pub fn engine_from_env() -> Result<Arc<dyn Engine>, String> {
-        match LlmConfig::from_env()? {
-            Some(config) => Ok(Arc::new(LlmEngine::new(config).map_err(|e| e.to_string())?)),
-            None => Ok(Arc::new(OfflineEngine)),
-        }
-    }
-
-    /// The engine from [`engine_from_env`](Self::engine_from_env) over the knowledge base of
-    /// `KB_DIR` (or the bundled one), no history.
-    pub fn from_env() -> Result<Self, String> {
-        let kb = KnowledgeBase::from_env().map_err(|e| e.to_string())?;
-        Ok(Self::new(Self::engine_from_env()?, Arc::new(kb), None))
     }
 
     /// The graph, to run with a checkpointer or to draw.

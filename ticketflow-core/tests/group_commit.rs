@@ -8,7 +8,10 @@ mod support;
 use std::time::Duration;
 
 use sqlx::{Connection, Row};
-use ticketflow_core::store::{PgOptions, PgStore, StoreError, TicketStatus, TicketStore, Transition};
+use ticketflow_core::store::{
+    CheckpointStore, ClaimStore, Claimed, Moved, PgOptions, PgStore, Store, StoreError, Ticket, TicketStatus,
+    TicketStore, Transition,
+};
 use ticketflow_graph::{CheckpointError, Checkpointer};
 use uuid::Uuid;
 
@@ -84,10 +87,11 @@ async fn a_locked_ticket_holds_up_only_its_own_run_and_bad_writes_fail_alone() {
 async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_ticket_waits_alone() {
     let (url, store) = one_writer_store().await;
     let runs = support::claimed_runs(&*store, 9, 8).await;
-    let mut versions = Vec::new();
+    let mut tickets = Vec::new();
     for (id, _) in &runs {
-        versions.push(store.get(*id).await.unwrap().unwrap().version);
+        tickets.push(store.get(*id).await.unwrap().unwrap());
     }
+    let versions: Vec<i64> = tickets.iter().map(|t| t.version).collect();
     let put = |i: usize, step: u64| {
         let (id, fence) = runs[i];
         let checkpointer = store.checkpointer(Some(fence));
@@ -95,12 +99,16 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         tokio::spawn(async move { checkpointer.put(checkpoint).await })
     };
     let finish = |i: usize, version: i64| {
-        let (store, id) = (store.clone(), runs[i].0);
+        let store = store.clone();
+        let ticket = Ticket {
+            version,
+            ..tickets[i].clone()
+        };
         let change = Transition {
             request_id: Some(format!("req-{i}")),
             ..Transition::to(TicketStatus::Completed).with_result(serde_json::json!({ "reply": i }))
         };
-        tokio::spawn(async move { store.finish(id, version, change).await })
+        tokio::spawn(async move { store.finish(&ticket, change).await })
     };
     let claim = |id: Uuid| {
         let store = store.clone();
@@ -165,8 +173,18 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
         .expect("an expired lease is taken over");
     assert_eq!((taken.id, fence.epoch), (expired, 2));
     let takeover = store.events(expired).await.unwrap().pop().unwrap();
-    assert_eq!(takeover.payload["takeover"], true);
-    assert_eq!(takeover.payload["worker_id"], "w3");
+    assert_eq!(
+        takeover.decode::<Claimed>(),
+        Some(Claimed {
+            from: TicketStatus::Processing,
+            to: TicketStatus::Processing,
+            worker_id: "w3".into(),
+            lease_epoch: 2,
+            takeover: true,
+        }),
+        "the batched claim writes the payload the claim alone does: {}",
+        takeover.payload
+    );
     assert!(held_claim.await.unwrap().unwrap().is_none(), "held by a live worker");
     let unknown = unknown_claim.await.unwrap();
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
@@ -208,7 +226,14 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
             .filter(|e| e.payload["to"] == "completed")
             .collect::<Vec<_>>();
         assert_eq!(completed.len(), 1);
-        assert_eq!(completed[0].payload["from"], "processing");
+        assert_eq!(
+            completed[0].decode::<Moved>(),
+            Some(Moved {
+                from: TicketStatus::Processing,
+                to: TicketStatus::Completed,
+                attempt_count: 0,
+            })
+        );
         assert_eq!(completed[0].request_id.as_deref(), Some(format!("req-{i}").as_str()));
     }
     let untouched = store.get(runs[5].0).await.unwrap().unwrap();
@@ -245,7 +270,7 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
 /// A fresh database and a store over it with one checkpoint writer, so that tests can tell
 /// what goes in which batch.
 async fn one_writer_store() -> (String, std::sync::Arc<PgStore>) {
-    let url = support::fresh_postgres_database().await;
+    let url = support::fresh_postgres_url().await;
     let options = PgOptions {
         checkpoint_writers: 1,
         ..PgOptions::default()
@@ -310,10 +335,8 @@ async fn batches_reach_tickets_through_an_index_however_small_the_table_was_when
                 let s = store.clone();
                 let claim = tokio::spawn(async move { s.claim(new.id, "w1", Duration::from_secs(60)).await });
                 let s = store.clone();
-                let finish = tokio::spawn(async move {
-                    s.finish(done.id, claimed.version, Transition::to(TicketStatus::Completed))
-                        .await
-                });
+                let finish =
+                    tokio::spawn(async move { s.finish(&claimed, Transition::to(TicketStatus::Completed)).await });
                 (put, claim, finish)
             })
             .await;

@@ -11,7 +11,7 @@ use support::*;
 use ticketflow_core::llm::{LlmConfig, LlmEngine};
 use ticketflow_core::processing::requeue_failed;
 use ticketflow_core::queue::{InProcessQueue, Queue, TicketMessage};
-use ticketflow_core::store::{TicketStatus, TicketStore};
+use ticketflow_core::store::{Store, TicketStatus};
 use ticketflow_core::testing::{FakeLlm, Reply};
 use ticketflow_core::{KnowledgeBase, Workflow};
 
@@ -33,7 +33,7 @@ fn llm_workflow(fake: &FakeLlm, max_attempts: u32) -> Workflow {
     Workflow::new(Arc::new(engine), Arc::new(KnowledgeBase::bundled().unwrap()), None)
 }
 
-async fn create(store: &dyn TicketStore, n: usize, prefix: &str) -> Vec<uuid::Uuid> {
+async fn create(store: &dyn Store, n: usize, prefix: &str) -> Vec<uuid::Uuid> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(

@@ -215,7 +215,7 @@ impl HistorySource for FixedHistory {
         customer_id: &str,
         except_ticket: &str,
         limit: usize,
-    ) -> Result<Vec<PastTicket>, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Vec<PastTicket>, ticketflow_core::store::StoreError> {
         assert_eq!(customer_id, "cust_42");
         assert_eq!(except_ticket, "ticket-1");
         assert_eq!(limit, 5);
@@ -223,7 +223,7 @@ impl HistorySource for FixedHistory {
             id: "old-1".into(),
             subject: "Charged twice in May".into(),
             status: "completed".into(),
-            created_at: "2026-05-02T10:00:00Z".into(),
+            created_at: "2026-05-02T10:00:00Z".parse().unwrap(),
         }])
     }
 }

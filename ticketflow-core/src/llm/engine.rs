@@ -119,7 +119,7 @@ impl LlmEngine {
         let client = Client::with_config(
             OpenAIConfig::new()
                 .with_api_base(config.base_url.clone())
-                .with_api_key(config.api_key.clone()),
+                .with_api_key(secrecy::ExposeSecret::expose_secret(&config.api_key)),
         )
         .with_http_service(service);
         Ok(Self { client, config })

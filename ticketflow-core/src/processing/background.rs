@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{OutboxRelay, Processor, Sweeper, Worker};
 use crate::queue::Queue;
-use crate::store::TicketStore;
+use crate::store::Store;
 
 /// Running background tasks.
 pub struct Background {
@@ -41,7 +41,7 @@ impl Background {
     /// Starts the relay, the sweeper and the backlog gauges, and, when `processor` is given,
     /// a worker.
     pub fn start(
-        store: Arc<dyn TicketStore>,
+        store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         processor: Option<Processor>,
         options: BackgroundOptions,

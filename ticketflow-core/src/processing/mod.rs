@@ -11,7 +11,7 @@ mod worker;
 
 pub use background::{Background, BackgroundOptions, shutdown_signal};
 pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, default_worker_id, requeue_failed};
-pub use relay::OutboxRelay;
+pub use relay::{OutboxRelay, RelayError};
 pub use sweeper::Sweeper;
 pub use worker::Worker;
 

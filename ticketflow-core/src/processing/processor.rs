@@ -10,7 +10,10 @@ use ticketflow_graph::{CancellationToken, GraphError, Outcome};
 use uuid::Uuid;
 
 use crate::queue::TicketMessage;
-use crate::store::{EventType, Fence, NewEvent, StoreError, Ticket, TicketStatus, TicketStore, Transition};
+use crate::store::{
+    Failed, Fence, Interrupted, ManualRetry, NewEvent, RetryScheduled, Store, StoreError, Ticket, TicketStatus,
+    TicketStore, Transition,
+};
 use crate::{EngineError, TicketInput, TicketResult, TicketState, Workflow};
 
 /// How the processor behaves.
@@ -86,7 +89,7 @@ impl ProcessError {
     /// True when the database is unreachable (worth waiting for), as opposed to an error that
     /// retrying will not fix.
     pub fn is_outage(&self) -> bool {
-        matches!(self.0, StoreError::Unavailable(_))
+        self.0.is_outage()
     }
 }
 
@@ -104,7 +107,7 @@ fn strip_nul(value: &mut serde_json::Value) {
 /// Processes tickets; cheap to clone and share between worker tasks.
 #[derive(Clone)]
 pub struct Processor {
-    store: Arc<dyn TicketStore>,
+    store: Arc<dyn Store>,
     workflow: Workflow,
     config: Arc<ProcessorConfig>,
 }
@@ -128,7 +131,7 @@ impl Drop for AbortOnDrop {
 
 impl Processor {
     /// A processor over `store` running `workflow`.
-    pub fn new(store: Arc<dyn TicketStore>, workflow: Workflow, config: ProcessorConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, workflow: Workflow, config: ProcessorConfig) -> Self {
         Self {
             store,
             workflow,
@@ -261,10 +264,10 @@ impl Processor {
                 .await
             }
             Ok(Outcome::Interrupted { payload, node, .. }) => {
-                let event = NewEvent::new(
-                    EventType::StatusChange,
-                    json!({ "interrupted_at": node, "payload": payload }),
-                );
+                let event = NewEvent::of(&Interrupted {
+                    interrupted_at: node.to_string(),
+                    payload,
+                });
                 let change = finish(Transition::to(TicketStatus::AwaitingApproval).with_event(event));
                 self.settle(&ticket, change, Processed::AwaitingApproval).await
             }
@@ -275,13 +278,12 @@ impl Processor {
                     let attempt = ticket.attempt_count + 1;
                     let delay = self.retry_delay(attempt);
                     tracing::warn!(ticket_id = %id, step = %node, attempt, %reason, "LLM gave up: retry scheduled");
-                    let event = NewEvent {
-                        step_name: Some(node.clone()),
-                        ..NewEvent::new(
-                            EventType::Retry,
-                            json!({ "error": reason, "attempt": attempt, "delay_seconds": delay.as_secs_f64() }),
-                        )
-                    };
+                    let event = NewEvent::of(&RetryScheduled {
+                        error: reason.clone(),
+                        attempt,
+                        delay_seconds: delay.as_secs_f64(),
+                    })
+                    .in_step(node.clone());
                     let change = Transition {
                         count_attempt: true,
                         ..finish(
@@ -303,8 +305,8 @@ impl Processor {
                     self.fail(&ticket, &node, &reason, exhausted, finish).await
                 }
                 // Not the engine: the research step's history query, a bug in a node. A
-                // database error is an outage, never charged to the ticket.
-                None if source.downcast_ref::<sqlx::Error>().is_some() => {
+                // database outage is never charged to the ticket.
+                None if source.downcast_ref::<StoreError>().is_some_and(StoreError::is_outage) => {
                     tracing::warn!(ticket_id = %id, step = %node, error = %source, "infrastructure error in a step");
                     self.release(fence, &source.to_string()).await
                 }
@@ -344,13 +346,11 @@ impl Processor {
         finish: impl Fn(Transition) -> Transition,
     ) -> Result<Processed, ProcessError> {
         tracing::error!(ticket_id = %ticket.id, %step, %reason, "ticket failed permanently");
-        let event = NewEvent {
-            step_name: Some(step.to_owned()),
-            ..NewEvent::new(
-                EventType::Error,
-                json!({ "error": reason, "retries_exhausted": exhausted }),
-            )
-        };
+        let event = NewEvent::of(&Failed {
+            error: reason.to_owned(),
+            retries_exhausted: Some(exhausted),
+        })
+        .in_step(step);
         let result = json!({ "error": reason, "step": step });
         let change = Transition {
             count_attempt: exhausted,
@@ -373,7 +373,7 @@ impl Processor {
     /// Applies the final transition, guarded by the version the claim left.
     async fn settle(&self, ticket: &Ticket, change: Transition, done: Processed) -> Result<Processed, ProcessError> {
         let outcome = self
-            .while_unavailable(|| self.store.finish(ticket.id, ticket.version, change.clone()))
+            .while_unavailable(|| self.store.finish(ticket, change.clone()))
             .await;
         match outcome {
             Ok(_) => Ok(done),
@@ -386,7 +386,10 @@ impl Processor {
             Err(error @ (StoreError::Validation { .. } | StoreError::Corrupt(_))) if done != Processed::Failed => {
                 tracing::error!(ticket_id = %ticket.id, %error, "the outcome could not be stored");
                 let reason = format!("the outcome could not be stored: {error}");
-                let event = NewEvent::new(EventType::Error, json!({ "error": reason }));
+                let event = NewEvent::of(&Failed {
+                    error: reason.clone(),
+                    retries_exhausted: None,
+                });
                 let change = Transition::to(TicketStatus::FailedPermanent)
                     .with_result(json!({ "error": reason }))
                     .with_event(event);
@@ -448,8 +451,8 @@ pub async fn requeue_failed(
         reset_attempts: true,
         request_id,
         ..Transition::to(TicketStatus::Pending)
-            .with_event(NewEvent::new(EventType::Retry, json!({ "manual": true })))
+            .with_event(NewEvent::of(&ManualRetry { manual: true }))
             .enqueue_after(Duration::ZERO)
     };
-    store.transition(id, ticket.version, change).await
+    store.transition(&ticket, change).await
 }

@@ -9,15 +9,34 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::pause;
-use crate::queue::{Queue, TicketMessage};
-use crate::store::TicketStore;
+use crate::queue::{Queue, QueueError, TicketMessage};
+use crate::store::{OutboxStore, StoreError};
 use crate::tracing_context;
 use tracing::Instrument;
+
+/// Why a relay round stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The outbox could not be read or marked.
+    #[error("outbox unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The queue refused a message; the rows not published come due again after the
+    /// visibility timeout.
+    #[error("published {sent} of {claimed} outbox rows: {source}")]
+    Publish {
+        /// Rows published (and marked sent) before the failure.
+        sent: usize,
+        /// Rows claimed this round.
+        claimed: usize,
+        /// The queue's error.
+        source: QueueError,
+    },
+}
 
 /// Publishes the outbox.
 #[derive(Clone)]
 pub struct OutboxRelay {
-    store: Arc<dyn TicketStore>,
+    store: Arc<dyn OutboxStore>,
     queue: Arc<dyn Queue>,
     wake: Arc<Notify>,
     /// Rows per round.
@@ -30,7 +49,7 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     /// A relay from `store`'s outbox to `queue`.
-    pub fn new(store: Arc<dyn TicketStore>, queue: Arc<dyn Queue>) -> Self {
+    pub fn new(store: Arc<dyn OutboxStore>, queue: Arc<dyn Queue>) -> Self {
         Self {
             store,
             queue,
@@ -47,12 +66,8 @@ impl OutboxRelay {
     }
 
     /// Publishes one round; returns how many rows were published.
-    pub async fn relay_once(&self) -> Result<usize, String> {
-        let due = self
-            .store
-            .claim_outbox(self.batch, self.visibility)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let due = self.store.claim_outbox(self.batch, self.visibility).await?;
         let mut sent = Vec::with_capacity(due.len());
         let mut failure = None;
         for row in &due {
@@ -72,20 +87,20 @@ impl OutboxRelay {
                 Ok(()) => sent.push(row.id),
                 Err(error) => {
                     // The rest stay claimed and come due again after the visibility timeout.
-                    failure = Some(error.to_string());
+                    failure = Some(error);
                     break;
                 }
             }
         }
         if !sent.is_empty() {
-            self.store.mark_sent(&sent).await.map_err(|e| e.to_string())?;
+            self.store.mark_sent(&sent).await?;
         }
         match failure {
-            Some(error) => Err(format!(
-                "published {} of {} outbox rows: {error}",
-                sent.len(),
-                due.len()
-            )),
+            Some(source) => Err(RelayError::Publish {
+                sent: sent.len(),
+                claimed: due.len(),
+                source,
+            }),
             None => Ok(sent.len()),
         }
     }

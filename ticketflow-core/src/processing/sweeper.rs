@@ -9,12 +9,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{OutboxRelay, pause};
-use crate::store::TicketStore;
+use crate::store::{OutboxStore, StoreError};
 
 /// Rescues stranded tickets.
 #[derive(Clone)]
 pub struct Sweeper {
-    store: Arc<dyn TicketStore>,
+    store: Arc<dyn OutboxStore>,
     relay: Option<OutboxRelay>,
     /// Time between sweeps.
     pub interval: Duration,
@@ -27,7 +27,7 @@ pub struct Sweeper {
 
 impl Sweeper {
     /// A sweeper over `store`; `relay`, when given, is woken after a sweep enqueued something.
-    pub fn new(store: Arc<dyn TicketStore>, relay: Option<OutboxRelay>) -> Self {
+    pub fn new(store: Arc<dyn OutboxStore>, relay: Option<OutboxRelay>) -> Self {
         Self {
             store,
             relay,
@@ -38,12 +38,8 @@ impl Sweeper {
     }
 
     /// One sweep; returns how many tickets were re-enqueued.
-    pub async fn sweep_once(&self) -> Result<u64, String> {
-        let enqueued = self
-            .store
-            .sweep(self.quiet_for, self.batch)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn sweep_once(&self) -> Result<u64, StoreError> {
+        let enqueued = self.store.sweep(self.quiet_for, self.batch).await?;
         if enqueued > 0 {
             tracing::info!(enqueued, "sweeper re-enqueued stranded tickets");
             if let Some(relay) = &self.relay {

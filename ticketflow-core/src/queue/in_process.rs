@@ -35,18 +35,12 @@ impl InProcessQueue {
 
 struct InProcessSettle {
     message: TicketMessage,
-    sender: mpsc::UnboundedSender<TicketMessage>,
 }
 
 #[async_trait]
 impl Settle for InProcessSettle {
     async fn ack(&self) -> Result<(), QueueError> {
         Ok(())
-    }
-    async fn requeue(&self) -> Result<(), QueueError> {
-        self.sender
-            .send(self.message.clone())
-            .map_err(|_| QueueError::Unavailable("the in-process queue is closed".into()))
     }
     async fn dead_letter(&self) -> Result<(), QueueError> {
         tracing::error!(ticket_id = %self.message.ticket_id, "message dead-lettered (in-process queue: dropped)");
@@ -64,11 +58,7 @@ impl Subscription for InProcessSubscription {
         let message = self.queue.receiver.lock().await.recv().await?;
         Some(Delivery {
             message: Ok(message.clone()),
-            redelivered: false,
-            settle: Box::new(InProcessSettle {
-                message,
-                sender: self.queue.sender.clone(),
-            }),
+            settle: Box::new(InProcessSettle { message }),
         })
     }
 }

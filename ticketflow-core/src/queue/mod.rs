@@ -1,16 +1,20 @@
 //! Queues: a wake-up call for workers, never the source of truth (the database is). Two
-//! implementations behind one trait: RabbitMQ (lapin) for the distributed mode, and an
-//! in-process channel for the embedded mode.
+//! implementations behind one trait: RabbitMQ (lapin, feature `rabbitmq`) for the distributed
+//! mode, and an in-process channel for the embedded mode.
 
 mod in_process;
 mod message;
+mod queue_type;
+#[cfg(feature = "rabbitmq")]
 mod rabbit;
 
 use async_trait::async_trait;
 
 pub use in_process::InProcessQueue;
 pub use message::{MalformedMessage, TicketMessage};
-pub use rabbit::{QueueType, RabbitOptions, RabbitQueue};
+pub use queue_type::QueueType;
+#[cfg(feature = "rabbitmq")]
+pub use rabbit::{RabbitOptions, RabbitQueue};
 
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +65,6 @@ pub trait Subscription: Send {
 pub trait Settle: Send + Sync {
     /// Done with it.
     async fn ack(&self) -> Result<(), QueueError>;
-    /// Put it back for another consumer.
-    async fn requeue(&self) -> Result<(), QueueError>;
     /// Send it to the dead-letter queue.
     async fn dead_letter(&self) -> Result<(), QueueError>;
 }
@@ -71,8 +73,6 @@ pub trait Settle: Send + Sync {
 pub struct Delivery {
     /// The decoded message, or why it could not be decoded.
     pub message: Result<TicketMessage, MalformedMessage>,
-    /// True when the broker delivered it before.
-    pub redelivered: bool,
     /// How to settle it.
     pub settle: Box<dyn Settle>,
 }
@@ -81,7 +81,6 @@ impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
             .field("message", &self.message)
-            .field("redelivered", &self.redelivered)
             .finish_non_exhaustive()
     }
 }

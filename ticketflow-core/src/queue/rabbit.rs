@@ -18,44 +18,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
 
-use super::{Delivery, Queue, QueueDepth, QueueError, Settle, Subscription, TicketMessage};
-
-/// Quorum (replicated, the default) or classic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum QueueType {
-    /// `x-queue-type: quorum`.
-    #[default]
-    Quorum,
-    /// `x-queue-type: classic`.
-    Classic,
-}
-
-impl std::str::FromStr for QueueType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "quorum" => Ok(QueueType::Quorum),
-            "classic" => Ok(QueueType::Classic),
-            other => Err(format!("QUEUE_TYPE must be quorum or classic, got {other:?}")),
-        }
-    }
-}
-
-impl QueueType {
-    fn as_str(self) -> &'static str {
-        match self {
-            QueueType::Quorum => "quorum",
-            QueueType::Classic => "classic",
-        }
-    }
-}
+use super::{Delivery, Queue, QueueDepth, QueueError, QueueType, Settle, Subscription, TicketMessage};
 
 /// Where the broker is and how the queue is shaped.
 #[derive(Debug, Clone)]
@@ -270,16 +240,6 @@ impl Settle for RabbitSettle {
             .map(|_| ())
             .map_err(unavailable)
     }
-    async fn requeue(&self) -> Result<(), QueueError> {
-        self.acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
-    }
     async fn dead_letter(&self) -> Result<(), QueueError> {
         self.acker
             .reject(BasicRejectOptions { requeue: false })
@@ -329,7 +289,6 @@ impl Subscription for RabbitSubscription {
                 });
                 Some(Delivery {
                     message,
-                    redelivered: delivery.redelivered,
                     settle: Box::new(RabbitSettle { acker: delivery.acker }),
                 })
             }

@@ -35,7 +35,7 @@ impl Node<TicketState> for Research {
             Some(source) => source
                 .recent_tickets(&state.ticket.customer_id, &state.ticket.id, HISTORY)
                 .await
-                .map_err(NodeError::Failed)?,
+                .map_err(|e| NodeError::Failed(Box::new(e)))?,
             None => Vec::new(),
         };
         state.research = Some(crate::Research { articles, history });

@@ -1,58 +1,18 @@
-//! Test databases: a fresh PostgreSQL database or SQLite file per test, migrated.
-#![allow(dead_code)]
+//! Helpers the core's integration tests share (the test databases come from
+//! `ticketflow_core::testing::database`).
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
-
-use sqlx::Connection;
-use ticketflow_core::store::{PgOptions, PgStore, SqliteStore, TicketStore};
-use uuid::Uuid;
-
-/// The server the PostgreSQL tests use (`TEST_POSTGRES_URL`, default the machine's local one).
-pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Creates a database of its own for one test and returns its URL.
-pub async fn fresh_postgres_database() -> String {
-    let admin = postgres_admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is not reachable at {admin} ({e}); start it (see .ci/run) or set TEST_POSTGRES_URL")
-    });
-    let name = format!("tf_test_{}", Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("URL has a database part");
-    format!("{base}/{name}")
-}
-
-/// A migrated PostgreSQL store on a database of its own.
-pub async fn postgres_store() -> Arc<dyn TicketStore> {
-    let url = fresh_postgres_database().await;
-    let store = PgStore::connect(&url, PgOptions::default()).await.expect("connect");
-    store.migrate().await.expect("migrate postgres");
-    Arc::new(store)
-}
-
-/// A migrated SQLite store in a file of its own.
-pub async fn sqlite_store() -> Arc<dyn TicketStore> {
-    let path = std::env::temp_dir().join(format!("tf_test_{}.db", Uuid::new_v4().simple()));
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open sqlite");
-    store.migrate().await.expect("migrate sqlite");
-    Arc::new(store)
-}
-
 use std::time::Duration;
 
 use ticketflow_core::Workflow;
 use ticketflow_core::processing::{OutboxRelay, Processor, ProcessorConfig, Sweeper, Worker};
 use ticketflow_core::queue::{Queue, RabbitOptions, RabbitQueue};
-use ticketflow_core::store::{NewTicket, Ticket, TicketStatus};
+use ticketflow_core::store::{NewTicket, Store, Ticket, TicketStatus};
+pub use ticketflow_core::testing::database::{fresh_postgres_url, postgres_admin_url, postgres_store, sqlite_store};
+pub use ticketflow_core::testing::store::claimed_runs;
 use tokio_util::sync::CancellationToken;
-
+use uuid::Uuid;
 /// The broker the RabbitMQ tests use (`TEST_RABBITMQ_URL`, default the machine's local one).
 pub fn rabbitmq_url() -> String {
     std::env::var("TEST_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
@@ -100,7 +60,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts a relay, a sweeper (fast) and a worker with `concurrency`.
     pub fn start(
-        store: Arc<dyn TicketStore>,
+        store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         workflow: Workflow,
         config: ProcessorConfig,
@@ -123,7 +83,7 @@ impl Pipeline {
 
     /// Only a worker (no relay, no sweeper).
     pub fn worker_only(
-        store: Arc<dyn TicketStore>,
+        store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         workflow: Workflow,
         config: ProcessorConfig,
@@ -166,7 +126,7 @@ pub fn ticket_named(customer: &str, subject: &str) -> NewTicket {
 }
 
 /// Polls until every ticket reaches a final status, or panics after `timeout`.
-pub async fn wait_until_final(store: &dyn TicketStore, ids: &[Uuid], timeout: Duration) -> Vec<Ticket> {
+pub async fn wait_until_final(store: &dyn Store, ids: &[Uuid], timeout: Duration) -> Vec<Ticket> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut tickets = Vec::new();
@@ -185,7 +145,7 @@ pub async fn wait_until_final(store: &dyn TicketStore, ids: &[Uuid], timeout: Du
 }
 
 /// Asserts a completed ticket has exactly one step_complete per step, in order.
-pub async fn assert_steps_once(store: &dyn TicketStore, id: Uuid) {
+pub async fn assert_steps_once(store: &dyn Store, id: Uuid) {
     let steps: Vec<String> = store
         .events(id)
         .await
@@ -208,43 +168,4 @@ pub async fn assert_steps_once(store: &dyn TicketStore, id: Uuid) {
         .count();
     assert_eq!(completions, 1, "completed exactly once");
     assert_eq!(store.get(id).await.unwrap().unwrap().status, TicketStatus::Completed);
-}
-
-/// `count` tickets, each claimed by worker `w1`; run `stale` then loses its ticket to a takeover
-/// by `w2` (its lease was short), so its fence is out of date. Returns each ticket and the
-/// fence its `w1` run holds.
-pub async fn claimed_runs(
-    store: &dyn TicketStore,
-    count: usize,
-    stale: usize,
-) -> Vec<(Uuid, ticketflow_core::store::Fence)> {
-    let mut runs = Vec::new();
-    for i in 0..count {
-        let new = NewTicket {
-            customer_id: "c".into(),
-            subject: format!("run {i}"),
-            body: "Where is my order ORD-12345?".into(),
-            ..Default::default()
-        };
-        let (ticket, _) = store.create(new).await.expect("create");
-        let lease = if i == stale {
-            Duration::from_millis(1)
-        } else {
-            Duration::from_secs(60)
-        };
-        let (_, fence) = store
-            .claim(ticket.id, "w1", lease)
-            .await
-            .expect("claim")
-            .expect("claimable");
-        runs.push((ticket.id, fence));
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let (_, current) = store
-        .claim(runs[stale].0, "w2", Duration::from_secs(60))
-        .await
-        .expect("claim")
-        .expect("takeover");
-    assert!(current.epoch > runs[stale].1.epoch);
-    runs
 }

@@ -10,26 +10,29 @@
 //! Batching is natural, not timed: a writer takes whatever is queued when it becomes free, so
 //! a lone run never waits for company, and batches grow with the load.
 //!
-//! A ticket's claim and its completion ride along: they join the queue too, and commit in
-//! the same statement as whatever checkpoints are waiting, instead of costing a transaction
-//! each.
+//! A ticket's claim and its final transition ride along: they join the queue too, and commit
+//! in the same statement as whatever checkpoints are waiting, instead of costing a transaction
+//! each. Their SQL is the same text as the statements they use alone (see `CLAIM_CTES` and
+//! `TRANSITION_CTES`), with locks that fail at once instead of waiting.
 
 mod statements;
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use sqlx::postgres::PgPool;
 use ticketflow_graph::{Checkpoint, CheckpointError};
 use tokio::sync::{Mutex, mpsc, oneshot};
-use uuid::Uuid;
 
-use self::statements::{BatchError, Lock, write_batch, write_one, write_single};
-use super::{Fence, NewEvent, Ticket};
+pub(super) use self::statements::BatchSql;
+use self::statements::{BatchError, write_batch, write_one, write_single};
+use super::claims::ClaimWrite;
+use super::db::Db;
+use super::sql::{Lock, Statements};
+use super::tickets::TransitionWrite;
+use crate::store::{Fence, NewEvent, StoreError, Ticket};
 
 /// One checkpoint to write: the fence its run holds, and the `step_complete` event that
 /// commits with it.
-pub(crate) struct CheckpointWrite {
+pub(super) struct CheckpointWrite {
     pub checkpoint: Checkpoint,
     pub fence: Option<Fence>,
     pub event: Option<NewEvent>,
@@ -37,7 +40,7 @@ pub(crate) struct CheckpointWrite {
 
 /// What became of one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Written {
+pub(super) enum Written {
     /// Committed.
     Saved,
     /// Refused: the ticket is at another lease epoch (`None`: gone), so the run holding
@@ -47,39 +50,22 @@ pub(crate) enum Written {
     Taken,
 }
 
-/// A run's completion: its ticket moves to `completed` with the result, if it is still at
-/// `version`, and gets its `status_change` event, in the same transaction.
-pub(crate) struct Completion {
-    pub ticket_id: Uuid,
-    pub version: i64,
-    pub result: Option<serde_json::Value>,
-    pub request_id: Option<String>,
-}
-
-/// A claim: the ticket moves to `processing` under a new lease for `worker_id`, if it can be
-/// claimed, with its `status_change` event (see [`TicketStore::claim`]).
-///
-/// [`TicketStore::claim`]: super::TicketStore::claim
-pub(crate) struct Claim {
-    pub ticket_id: Uuid,
-    pub worker_id: String,
-    pub lease: Duration,
-}
-
 /// A ticket write that can share a transaction with the checkpoints.
-pub(crate) enum Job {
-    Complete(Completion),
-    Claim(Claim),
+pub(super) enum Job {
+    /// A run's final transition.
+    Transition(TransitionWrite),
+    /// A claim.
+    Claim(ClaimWrite),
 }
 
 /// What became of a job.
-pub(crate) enum Answer {
-    /// The completion committed.
-    Completed,
+pub(super) enum Answer {
+    /// The transition committed.
+    Moved,
     /// The claim committed: the ticket as claimed, and whether it was taken over from an
     /// expired lease.
     Claimed(Box<Ticket>, bool),
-    /// Not applied: no ticket at the expected version (a completion), or none that can be
+    /// Not applied: no ticket at the expected version (a transition), or none that can be
     /// claimed (a claim).
     Refused,
     /// Not attempted (alone in its batch, or the batch failed): the caller writes it on its
@@ -94,7 +80,7 @@ type Reply = oneshot::Sender<Result<Written, CheckpointError>>;
 
 /// One queued write and where its answer goes.
 // Most writes are checkpoints: boxing them to even out the sizes would cost each one an
-// allocation, to save bytes on the claims and completions.
+// allocation, to save bytes on the claims and transitions.
 #[allow(clippy::large_enum_variant)]
 enum Queued {
     Checkpoint(CheckpointWrite, Reply),
@@ -106,10 +92,16 @@ impl Queued {
     fn wire_size(&self) -> usize {
         match self {
             Queued::Checkpoint(write, _) => write.wire_size(),
-            Queued::Job(Job::Complete(completion), _) => {
-                completion.result.as_ref().map_or(0, |r| r.to_string().len())
-                    + completion.request_id.as_deref().map_or(0, str::len)
-                    + 100
+            Queued::Job(Job::Transition(write), _) => {
+                let change = &write.change;
+                change.result.as_ref().map_or(0, |r| r.to_string().len())
+                    + change.request_id.as_deref().map_or(0, str::len)
+                    + change
+                        .events
+                        .iter()
+                        .map(|e| e.payload.to_string().len() + 50)
+                        .sum::<usize>()
+                    + 150
             }
             Queued::Job(Job::Claim(claim), _) => claim.worker_id.len() + 100,
         }
@@ -147,8 +139,8 @@ impl CheckpointWrite {
 
 /// How big one batch may grow.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    /// Writes: checkpoints, claims and completions.
+pub(super) struct Limits {
+    /// Writes: checkpoints, claims and transitions.
     pub rows: usize,
     /// Bytes of statement, about (a write larger than this still goes, alone).
     pub bytes: usize,
@@ -157,7 +149,7 @@ pub(crate) struct Limits {
 /// The queue in front of the writer tasks. Cheap to clone; the writers stop when the last
 /// clone is dropped.
 #[derive(Clone)]
-pub(crate) struct GroupCommit {
+pub(super) struct GroupCommit {
     inner: Arc<Inner>,
 }
 
@@ -172,9 +164,10 @@ impl std::fmt::Debug for GroupCommit {
 
 struct Inner {
     /// For writes alone: callers wait for locks, and there may be many at once.
-    pool: PgPool,
+    db: Db,
     /// For the writers' batches: one connection per writer.
-    writer_pool: PgPool,
+    writer_db: Db,
+    sql: Arc<Statements>,
     writers: usize,
     limits: Limits,
     /// Started on first use, in the runtime of the first writer, so that building a store
@@ -184,12 +177,13 @@ struct Inner {
 
 impl GroupCommit {
     /// `writers` tasks, each writing batches within `limits` per transaction on a connection
-    /// of `writer_pool`; writes alone use `pool`.
-    pub fn new(pool: PgPool, writer_pool: PgPool, writers: usize, limits: Limits) -> Self {
+    /// of `writer_db`; writes alone use `db`.
+    pub fn new(db: Db, writer_db: Db, sql: Arc<Statements>, writers: usize, limits: Limits) -> Self {
         Self {
             inner: Arc::new(Inner {
-                pool,
-                writer_pool,
+                db,
+                writer_db,
+                sql,
                 writers: writers.max(1),
                 limits: Limits {
                     rows: limits.rows.max(1),
@@ -204,7 +198,7 @@ impl GroupCommit {
     /// once it committed (or was refused).
     pub async fn write(&self, write: CheckpointWrite) -> Result<Written, CheckpointError> {
         if self.inner.limits.rows == 1 {
-            return write_one(&self.inner.pool, write).await;
+            return write_one(&self.inner.db, &self.inner.sql, write).await;
         }
         let queue = self.inner.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
@@ -213,14 +207,14 @@ impl GroupCommit {
         {
             // The writers are gone: their runtime shut down while this store lives on in
             // another. Write alone rather than fail.
-            return write_one(&self.inner.pool, write).await;
+            return write_one(&self.inner.db, &self.inner.sql, write).await;
         }
         answer
             .await
             .map_err(|_| CheckpointError::storage("the checkpoint writer stopped before answering"))?
     }
 
-    /// Commits a claim or a completion with whatever checkpoints are queued; returns once it
+    /// Commits a claim or a transition with whatever checkpoints are queued; returns once it
     /// committed, or hands it back to be written alone.
     pub async fn ride_along(&self, job: Job) -> Answer {
         if self.inner.limits.rows == 1 {
@@ -240,12 +234,7 @@ impl GroupCommit {
         let (sender, receiver) = mpsc::channel(self.inner.limits.rows * self.inner.writers * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..self.inner.writers {
-            tokio::spawn(writer(
-                self.inner.pool.clone(),
-                self.inner.writer_pool.clone(),
-                receiver.clone(),
-                self.inner.limits,
-            ));
+            tokio::spawn(writer(self.inner.clone(), receiver.clone()));
         }
         sender
     }
@@ -253,7 +242,8 @@ impl GroupCommit {
 
 /// Takes what is queued (up to the limits), writes it in one transaction, answers each
 /// caller, repeats. Several writers share the queue, so one gathers while another commits.
-async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Queued>>>, limits: Limits) {
+async fn writer(inner: Arc<Inner>, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+    let limits = inner.limits;
     let mut batch: Vec<Queued> = Vec::with_capacity(limits.rows);
     // A write that would have made the batch too big opens the next one.
     let mut carried: Option<Queued> = None;
@@ -308,19 +298,19 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
         metrics::histogram!("checkpoint_batch_size").record(batch.len() as f64);
         let mut writes = Vec::new();
         let mut replies = Vec::new();
-        let mut completions = Vec::new();
+        let mut transitions = Vec::new();
         let mut claims = Vec::new();
-        // Answers to the jobs, completions' first, in the order the statement reports them.
-        let (mut completion_answers, mut claim_answers) = (Vec::new(), Vec::new());
+        // Answers to the jobs, transitions' first, in the order the statement reports them.
+        let (mut transition_answers, mut claim_answers) = (Vec::new(), Vec::new());
         for queued in batch.drain(..) {
             match queued {
                 Queued::Checkpoint(write, reply) => {
                     writes.push(write);
                     replies.push(reply);
                 }
-                Queued::Job(Job::Complete(completion), answer) => {
-                    completions.push(completion);
-                    completion_answers.push(answer);
+                Queued::Job(Job::Transition(transition), answer) => {
+                    transitions.push(transition);
+                    transition_answers.push(answer);
                 }
                 Queued::Job(Job::Claim(claim), answer) => {
                     claims.push(claim);
@@ -330,27 +320,27 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
         }
         // A job with nothing to share a transaction with goes back to its caller, whose own
         // statement is leaner than a batch.
-        if writes.is_empty() && completions.len() + claims.len() == 1 {
-            hand_back(completions, completion_answers, claims, claim_answers);
+        if writes.is_empty() && transitions.len() + claims.len() == 1 {
+            hand_back(transitions, transition_answers, claims, claim_answers);
             continue;
         }
-        let outcome = match (writes.as_slice(), completions.is_empty() && claims.is_empty()) {
-            ([one], true) => write_single(&writer_pool, one, Lock::NoWait)
+        let outcome = match (writes.as_slice(), transitions.is_empty() && claims.is_empty()) {
+            ([one], true) => write_single(&inner.writer_db, &inner.sql, one, Lock::NoWait)
                 .await
                 .map(|written| statements::Outcomes {
                     written: vec![written],
                     ..Default::default()
                 })
                 .map_err(BatchError::Failed),
-            _ => write_batch(&writer_pool, &writes, &completions, &claims).await,
+            _ => write_batch(&inner.writer_db, &inner.sql, &writes, &transitions, &claims).await,
         };
         match outcome {
             Ok(outcomes) => {
                 for (reply, written) in replies.into_iter().zip(outcomes.written) {
                     let _ = reply.send(Ok(written));
                 }
-                for (answer, done) in completion_answers.into_iter().zip(outcomes.completed) {
-                    let _ = answer.send(if done { Answer::Completed } else { Answer::Refused });
+                for (answer, done) in transition_answers.into_iter().zip(outcomes.moved) {
+                    let _ = answer.send(if done { Answer::Moved } else { Answer::Refused });
                 }
                 for (answer, claimed) in claim_answers.into_iter().zip(outcomes.claimed) {
                     let _ = answer.send(match claimed {
@@ -365,12 +355,12 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
             // stays its own and this writer goes on serving the others.
             Err(BatchError::Failed(sqlx::Error::Database(_))) => {
                 for (write, reply) in writes.into_iter().zip(replies) {
-                    let pool = pool.clone();
+                    let inner = inner.clone();
                     tokio::spawn(async move {
-                        let _ = reply.send(write_one(&pool, write).await);
+                        let _ = reply.send(write_one(&inner.db, &inner.sql, write).await);
                     });
                 }
-                hand_back(completions, completion_answers, claims, claim_answers);
+                hand_back(transitions, transition_answers, claims, claim_answers);
             }
             // Committed, but the answer could not be read (a bug): what each write became is
             // unknown, so no caller is told "not written" — a run whose checkpoint errs resumes
@@ -381,7 +371,7 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
                 for reply in replies {
                     let _ = reply.send(Err(CheckpointError::storage(error.clone())));
                 }
-                for answer in completion_answers.into_iter().chain(claim_answers) {
+                for answer in transition_answers.into_iter().chain(claim_answers) {
                     let _ = answer.send(Answer::Lost);
                 }
             }
@@ -392,7 +382,7 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
                 for reply in replies {
                     let _ = reply.send(Err(CheckpointError::storage(error.clone())));
                 }
-                hand_back(completions, completion_answers, claims, claim_answers);
+                hand_back(transitions, transition_answers, claims, claim_answers);
             }
         }
     }
@@ -400,17 +390,23 @@ async fn writer(pool: PgPool, writer_pool: PgPool, queue: Arc<Mutex<mpsc::Receiv
 
 /// Gives jobs back to their callers, to be written alone.
 fn hand_back(
-    completions: Vec<Completion>,
-    completion_answers: Vec<oneshot::Sender<Answer>>,
-    claims: Vec<Claim>,
+    transitions: Vec<TransitionWrite>,
+    transition_answers: Vec<oneshot::Sender<Answer>>,
+    claims: Vec<ClaimWrite>,
     claim_answers: Vec<oneshot::Sender<Answer>>,
 ) {
-    let jobs = completions
+    let jobs = transitions
         .into_iter()
-        .map(Job::Complete)
-        .zip(completion_answers)
+        .map(Job::Transition)
+        .zip(transition_answers)
         .chain(claims.into_iter().map(Job::Claim).zip(claim_answers));
     for (job, answer) in jobs {
         let _ = answer.send(Answer::Alone(job));
     }
+}
+
+/// The checkpoint writer stopped (its runtime shut down) before saying what became of a write
+/// it took: it may or may not have committed.
+pub(super) fn writer_lost() -> StoreError {
+    StoreError::Unavailable("the checkpoint writer stopped before answering".into())
 }

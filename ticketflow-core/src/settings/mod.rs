@@ -1,0 +1,299 @@
+//! The binaries' settings, one typed [`Settings`] shared by `ticketflow-api` and
+//! `ticketflow-worker` (feature `settings`).
+//!
+//! Each setting has one name, the environment variable's (`DATABASE_URL`), and is accepted
+//! from every source: defaults < a TOML file (`--config` or `TICKETFLOW_CONFIG`; keys in
+//! either case) < the environment < command-line flags (`--database-url`). One file can serve
+//! both binaries: each uses what is its own, and a key no setting has is an error naming it.
+//! Secrets are [`SecretString`]s, printed as `[REDACTED]`. This module never reads the
+//! process environment itself: the binaries hand it in.
+//!
+//! ```
+//! use ticketflow_core::settings::{Settings, Sources};
+//!
+//! let settings = Settings::load(Sources {
+//!     env: vec![("MAX_RETRIES".into(), "5".into())],
+//!     ..Sources::default()
+//! })?;
+//! assert_eq!(settings.max_retries, 5);
+//! assert_eq!(settings.queue_name, "ticket_processing");
+//! # Ok::<(), ticketflow_core::settings::SettingsError>(())
+//! ```
+
+mod catalog;
+mod flags;
+mod load;
+mod open;
+mod seconds;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub use catalog::{Kind, Setting, catalog};
+pub use flags::SettingsArgs;
+pub use load::{SettingsError, Sources};
+pub use open::StartError;
+pub use seconds::{Seconds, SecondsError};
+
+use crate::processing::{BackgroundOptions, ProcessorConfig, default_worker_id};
+use crate::queue::QueueType;
+use crate::store::StoreOptions;
+use crate::telemetry::{LogFormat, LoggingOptions};
+use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, Workflow};
+
+/// Every setting of both binaries. Field names are the settings' names in lower case; the
+/// doc comments are the `--help` texts.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// postgres://… (Supabase too) or sqlite://… (created if missing). Default for the API:
+    /// sqlite://ticketflow.db; the worker requires it.
+    #[schemars(with = "Option<String>")]
+    pub database_url: Option<SecretString>,
+    /// A direct or session connection for migrations, when DATABASE_URL is a transaction
+    /// pooler (Supabase's port 6543, or a URL with pgbouncer=true).
+    #[schemars(with = "Option<String>")]
+    pub database_migration_url: Option<SecretString>,
+    /// The PostgreSQL schema the tables live in.
+    pub database_schema: String,
+    /// Apply migrations at start-up.
+    pub auto_migrate: bool,
+    /// amqp://user:pass@host:5672/vhost; unset: the embedded mode (in-process queue and
+    /// workers).
+    #[schemars(with = "Option<String>")]
+    pub rabbitmq_url: Option<SecretString>,
+    /// The RabbitMQ work queue (<name>.dlx and <name>.dead beside it).
+    pub queue_name: String,
+    /// quorum or classic (changing it needs a new QUEUE_NAME).
+    pub queue_type: QueueType,
+    /// Worker: tickets processed at once (and the broker prefetch).
+    pub prefetch_count: usize,
+    /// Embedded mode: tickets the API's in-process workers process at once.
+    pub worker_concurrency: usize,
+    /// Retries after the LLM gives up, before a ticket fails for good.
+    pub max_retries: u32,
+    /// This process's worker id, recorded on leases (default: host name and pid).
+    pub worker_id: Option<String>,
+    /// Seconds a claimed ticket stays leased without a heartbeat (1 to 3600; renewed every
+    /// third).
+    pub lease_seconds: u64,
+    /// Seconds before a ticket the LLM gave up on is retried; doubles per attempt, up to
+    /// 10 minutes.
+    pub retry_backoff_seconds: Seconds,
+    /// Seconds between sweeps for stranded tickets (pending with no message, or leased by a
+    /// crashed worker).
+    pub sweep_interval_seconds: Seconds,
+    /// Checkpoints kept per ticket once it completes (unset: the whole history).
+    pub checkpoint_retention: Option<usize>,
+    /// Seconds to let tickets in flight finish after SIGTERM before handing them back.
+    pub shutdown_grace_seconds: Seconds,
+    /// Where the API listens.
+    pub bind_addr: SocketAddr,
+    /// Where the worker serves /metrics and /health.
+    pub worker_bind_addr: SocketAddr,
+    /// Comma-separated bearer keys required on the ticket routes (unset: open).
+    #[schemars(with = "Option<String>")]
+    pub api_keys: Option<SecretString>,
+    /// Ticket creations allowed per client (API key, else IP) per minute (unset: unlimited).
+    pub rate_limit_per_minute: Option<NonZeroU32>,
+    /// Comma-separated origins allowed by CORS (unset: no CORS).
+    pub cors_origins: Vec<String>,
+    /// The key of an OpenAI-compatible service; unset: the offline engine.
+    #[schemars(with = "Option<String>")]
+    pub openai_api_key: Option<SecretString>,
+    /// The service's base URL, up to and including /v1.
+    pub openai_base_url: String,
+    /// The model.
+    pub openai_model: String,
+    /// Seconds one LLM HTTP attempt may take.
+    pub llm_timeout_seconds: Seconds,
+    /// A directory of knowledge-base Markdown articles (unset: the bundled ones).
+    pub kb_dir: Option<PathBuf>,
+    /// An OTLP/HTTP collector for traces, such as http://localhost:4318 (unset: no export).
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// The log filter (tracing directives, such as info or ticketflow_core=debug).
+    pub rust_log: String,
+    /// json (one object per line) or pretty.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            database_migration_url: None,
+            database_schema: StoreOptions::default().schema,
+            auto_migrate: true,
+            rabbitmq_url: None,
+            queue_name: "ticket_processing".into(),
+            queue_type: QueueType::Quorum,
+            prefetch_count: 8,
+            worker_concurrency: 4,
+            max_retries: 3,
+            worker_id: None,
+            lease_seconds: 30,
+            retry_backoff_seconds: Seconds::from_secs(5),
+            sweep_interval_seconds: Seconds::from_secs(15),
+            checkpoint_retention: None,
+            shutdown_grace_seconds: Seconds::from_secs(20),
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            worker_bind_addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            api_keys: None,
+            rate_limit_per_minute: None,
+            cors_origins: Vec::new(),
+            openai_api_key: None,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_model: "gpt-4o-mini".into(),
+            llm_timeout_seconds: Seconds::from_secs(30),
+            kb_dir: None,
+            otel_exporter_otlp_endpoint: None,
+            rust_log: "info".into(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// The embedded default's database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ticketflow.db";
+
+impl Settings {
+    /// Checks what the types alone do not.
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key: &'static str, message: &str| {
+            Err(SettingsError::Invalid {
+                key: key.to_owned(),
+                source_name: "settings".into(),
+                message: message.to_owned(),
+            })
+        };
+        if !(1..=3600).contains(&self.lease_seconds) {
+            return invalid("LEASE_SECONDS", "must be 1 to 3600");
+        }
+        if self.prefetch_count == 0 || self.worker_concurrency == 0 {
+            return invalid(
+                if self.prefetch_count == 0 {
+                    "PREFETCH_COUNT"
+                } else {
+                    "WORKER_CONCURRENCY"
+                },
+                "must be at least 1",
+            );
+        }
+        if self.queue_name.trim().is_empty() {
+            return invalid("QUEUE_NAME", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// How [`store::connect`](crate::store::connect) opens the database.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            schema: self.database_schema.clone(),
+            migration_url: self
+                .database_migration_url
+                .as_ref()
+                .map(|url| url.expose_secret().to_owned()),
+        }
+    }
+
+    /// The processor's configuration.
+    pub fn processor_config(&self) -> ProcessorConfig {
+        ProcessorConfig {
+            worker_id: self.worker_id.clone().unwrap_or_else(default_worker_id),
+            lease: std::time::Duration::from_secs(self.lease_seconds),
+            max_retries: self.max_retries,
+            retain_checkpoints: self.checkpoint_retention,
+            retry_backoff: self.retry_backoff_seconds.duration(),
+            ..ProcessorConfig::default()
+        }
+    }
+
+    /// The background tasks' options, with workers processing `concurrency` tickets at once.
+    pub fn background_options(&self, concurrency: usize) -> BackgroundOptions {
+        BackgroundOptions {
+            concurrency,
+            sweep_interval: self.sweep_interval_seconds.duration(),
+        }
+    }
+
+    /// How long tickets in flight may take to finish after a shutdown signal.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        self.shutdown_grace_seconds.duration()
+    }
+
+    /// Logs and traces for `service_name`.
+    pub fn logging(&self, service_name: &'static str) -> LoggingOptions {
+        LoggingOptions {
+            format: self.log_format,
+            filter: self.rust_log.clone(),
+            otlp_endpoint: self
+                .otel_exporter_otlp_endpoint
+                .clone()
+                .filter(|e| !e.trim().is_empty()),
+            service_name,
+        }
+    }
+
+    /// The LLM engine's settings, when `OPENAI_API_KEY` is set.
+    #[cfg(feature = "openai")]
+    pub fn llm_config(&self) -> Option<crate::llm::LlmConfig> {
+        let api_key = self.openai_api_key.clone()?;
+        Some(crate::llm::LlmConfig {
+            base_url: self.openai_base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            model: self.openai_model.clone(),
+            timeout: self.llm_timeout_seconds.duration(),
+            ..crate::llm::LlmConfig::default()
+        })
+    }
+
+    /// The engine: the LLM when `OPENAI_API_KEY` is set, else the offline engine.
+    pub fn engine(&self) -> Result<Arc<dyn Engine>, StartError> {
+        if self.openai_api_key.is_none() {
+            return Ok(Arc::new(OfflineEngine));
+        }
+        #[cfg(feature = "openai")]
+        {
+            let config = self
+                .llm_config()
+                .ok_or(StartError::Engine("OPENAI_API_KEY is empty".into()))?;
+            let engine = crate::llm::LlmEngine::new(config).map_err(|e| StartError::Engine(e.to_string()))?;
+            Ok(Arc::new(engine))
+        }
+        #[cfg(not(feature = "openai"))]
+        Err(StartError::Engine(
+            "OPENAI_API_KEY is set, but this build has no LLM engine (feature `openai`)".into(),
+        ))
+    }
+
+    /// The knowledge base: `KB_DIR`'s articles, or the bundled ones.
+    pub fn knowledge_base(&self) -> Result<KnowledgeBase, KbError> {
+        match &self.kb_dir {
+            Some(dir) => KnowledgeBase::from_dir(dir),
+            None => KnowledgeBase::bundled(),
+        }
+    }
+
+    /// The support workflow on [`engine`](Self::engine) and
+    /// [`knowledge_base`](Self::knowledge_base), with the customer's history from `history`.
+    pub fn workflow(&self, history: Option<Arc<dyn HistorySource>>) -> Result<Workflow, StartError> {
+        let kb = self.knowledge_base().map_err(StartError::KnowledgeBase)?;
+        Ok(Workflow::new(self.engine()?, Arc::new(kb), history))
+    }
+
+    /// RabbitMQ's options, when `RABBITMQ_URL` is set.
+    #[cfg(feature = "rabbitmq")]
+    pub fn rabbit_options(&self) -> Option<crate::queue::RabbitOptions> {
+        let url = self.rabbitmq_url.as_ref()?;
+        Some(crate::queue::RabbitOptions {
+            queue: self.queue_name.clone(),
+            queue_type: self.queue_type,
+            ..crate::queue::RabbitOptions::new(url.expose_secret())
+        })
+    }
+}

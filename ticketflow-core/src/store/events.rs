@@ -1,0 +1,266 @@
+//! A ticket's events, and the typed payloads of the events ticketflow writes.
+//!
+//! Every payload has one Rust type, built once and bound as a parameter by both stores; the
+//! one payload a statement has to build from the row it changes (a claim's: which status it
+//! left and the epoch it reached) is built by PostgreSQL to the same type, and the store
+//! conformance suite decodes every event strictly into its type on both backends.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::TicketStatus;
+
+/// Kinds of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// The ticket was created.
+    Created,
+    /// The status changed.
+    StatusChange,
+    /// A workflow step completed (its checkpoint committed).
+    StepComplete,
+    /// Processing failed and will be retried later.
+    Retry,
+    /// Something went wrong.
+    Error,
+}
+
+impl EventType {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "created",
+            EventType::StatusChange => "status_change",
+            EventType::StepComplete => "step_complete",
+            EventType::Retry => "retry",
+            EventType::Error => "error",
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Its kind.
+    pub event_type: EventType,
+    /// The workflow step it concerns.
+    pub step_name: Option<String>,
+    /// Details.
+    pub payload: serde_json::Value,
+    /// The request id it traces back to.
+    pub request_id: Option<String>,
+}
+
+impl NewEvent {
+    /// An event of `event_type` with a payload and nothing else.
+    pub fn new(event_type: EventType, payload: serde_json::Value) -> Self {
+        Self {
+            event_type,
+            step_name: None,
+            payload,
+            request_id: None,
+        }
+    }
+
+    /// The event a typed payload describes.
+    pub fn of<P: Payload>(payload: &P) -> Self {
+        // A payload is a struct of strings, numbers and JSON values: it always serializes.
+        Self::new(P::EVENT_TYPE, serde_json::to_value(payload).unwrap_or_default())
+    }
+
+    /// Also names the workflow step.
+    pub fn in_step(mut self, step: impl Into<String>) -> Self {
+        self.step_name = Some(step.into());
+        self
+    }
+
+    /// Also records the request id.
+    pub fn for_request(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketEvent {
+    /// Its id.
+    pub id: Uuid,
+    /// Its ticket.
+    pub ticket_id: Uuid,
+    /// Its position among all events (orders events that share a timestamp).
+    pub seq: i64,
+    /// `created`, `status_change`, `step_complete`, `retry`, `error`, ...
+    pub event_type: String,
+    /// The workflow step, for step events.
+    pub step_name: Option<String>,
+    /// Details.
+    pub payload: serde_json::Value,
+    /// The request id it traces back to.
+    pub request_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketEvent {
+    /// The payload as `P`, if this is an event of `P`'s type and its payload has exactly
+    /// `P`'s fields.
+    pub fn decode<P: Payload>(&self) -> Option<P> {
+        (self.event_type == P::EVENT_TYPE.as_str())
+            .then(|| serde_json::from_value(self.payload.clone()).ok())
+            .flatten()
+    }
+}
+
+/// A typed event payload.
+pub trait Payload: Serialize + DeserializeOwned {
+    /// The kind of event it is the payload of.
+    const EVENT_TYPE: EventType;
+}
+
+/// `created`: the ticket's first event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Created {
+    /// Always `pending`.
+    pub status: TicketStatus,
+    /// The ticket's channel.
+    pub channel: String,
+}
+
+/// `status_change` of a [`Transition`](super::Transition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    /// The status left.
+    pub from: TicketStatus,
+    /// The status reached.
+    pub to: TicketStatus,
+    /// The attempt count after the change.
+    pub attempt_count: i32,
+}
+
+/// `status_change` of a claim: a worker took the ticket under a new lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claimed {
+    /// `pending`, or `processing` for a takeover.
+    pub from: TicketStatus,
+    /// Always `processing`.
+    pub to: TicketStatus,
+    /// The worker now holding it.
+    pub worker_id: String,
+    /// The lease epoch granted.
+    pub lease_epoch: i64,
+    /// True when the ticket was taken from a worker whose lease expired.
+    pub takeover: bool,
+}
+
+/// `status_change` of a release: a run handed its ticket back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Released {
+    /// Always `processing`.
+    pub from: TicketStatus,
+    /// Always `pending`.
+    pub to: TicketStatus,
+    /// Why.
+    pub released: String,
+}
+
+/// `status_change` beside a pause: the run stopped at a node for a human decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interrupted {
+    /// The node that paused.
+    pub interrupted_at: String,
+    /// What it asked.
+    pub payload: serde_json::Value,
+}
+
+/// `step_complete`: a workflow step's checkpoint committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepCompleted {
+    /// The checkpoint's step number.
+    pub step: u64,
+    /// The checkpoint.
+    pub checkpoint_id: Uuid,
+    /// Time since the run's previous checkpoint (node time plus the write).
+    pub duration_ms: Option<f64>,
+}
+
+/// `retry`: the engine gave up on a step, and the ticket is tried again later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryScheduled {
+    /// The engine's error.
+    pub error: String,
+    /// Failed attempts so far.
+    pub attempt: i32,
+    /// Until the retry.
+    pub delay_seconds: f64,
+}
+
+/// `retry`: a person re-queued a failed ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualRetry {
+    /// Always true.
+    pub manual: bool,
+}
+
+/// `error`: the ticket failed for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failed {
+    /// Why.
+    pub error: String,
+    /// True when the retry budget ran out; absent when the outcome itself could not be stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries_exhausted: Option<bool>,
+}
+
+macro_rules! payload_of {
+    ($($payload:ty => $event_type:ident),* $(,)?) => {
+        $(impl Payload for $payload {
+            const EVENT_TYPE: EventType = EventType::$event_type;
+        })*
+    };
+}
+
+payload_of!(
+    Created => Created,
+    Moved => StatusChange,
+    Claimed => StatusChange,
+    Released => StatusChange,
+    Interrupted => StatusChange,
+    StepCompleted => StepComplete,
+    RetryScheduled => Retry,
+    ManualRetry => Retry,
+    Failed => Error,
+);
+
+/// The `step_complete` event a fenced checkpoint writes beside itself, in the same transaction,
+/// with the request id the run carries in its metadata.
+pub fn step_complete_event(
+    checkpoint: &ticketflow_graph::Checkpoint,
+    node: &str,
+    since_previous: Option<std::time::Duration>,
+) -> NewEvent {
+    let payload = StepCompleted {
+        step: checkpoint.step,
+        checkpoint_id: checkpoint.id,
+        duration_ms: since_previous.map(|d| d.as_secs_f64() * 1000.0),
+    };
+    NewEvent::of(&payload).in_step(node).for_request(
+        checkpoint
+            .metadata
+            .get("request_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    )
+}

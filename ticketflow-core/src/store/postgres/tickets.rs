@@ -1,0 +1,415 @@
+//! Tickets and their events in PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::{FromRow, QueryBuilder, Row, SqlStr};
+use uuid::Uuid;
+
+use super::PgStore;
+use super::db::Statement;
+use super::group_commit::{Answer, Job};
+use super::rows::{EVENT_COLUMNS, EventRow, PastTicketRow, TICKET_COLUMNS, TicketRow, ticket_from_json};
+use super::sql::{Lock, fragment, statement, statement_of};
+use crate::store::{
+    Created, ListQuery, Moved, NewEvent, NewTicket, StoreError, Ticket, TicketEvent, TicketPage, TicketStatus,
+    TicketStore, Transition, content_hash, ticket_id,
+};
+use crate::{HistorySource, PastTicket};
+
+/// Transitions of any number of tickets (numbered from `$1`, 15 parameters; see
+/// [`TransitionColumns`]): each ticket still at its expected version gets its new status,
+/// result, attempt count and lease fields, its `status_change` event and its own events after
+/// it, in order, and the outbox row it asks for (carrying the trace context of the ticket's
+/// latest one). Used alone by [`TicketStore::transition`] and in group-commit batches.
+pub(super) const TRANSITION_CTES: &str = "\
+    moving AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::float8[], \
+            $7::text[], $8::uuid[], $9::text[]) \
+        WITH ORDINALITY AS m(ticket_id, version, to_status, result, attempt_count, enqueue_after, request_id, \
+            event_id, payload, ord)), \
+    moving_lock AS (SELECT id, version FROM {schema}.tickets WHERE id = ANY($1::uuid[]) \
+        ORDER BY id FOR NO KEY UPDATE{nowait}), \
+    moved AS (UPDATE {schema}.tickets t SET status = m.to_status, version = t.version + 1, \
+            result = COALESCE(m.result::jsonb, t.result), attempt_count = m.attempt_count, \
+            worker_id = CASE WHEN m.to_status = 'processing' THEN t.worker_id END, \
+            lease_expires_at = CASE WHEN m.to_status = 'processing' THEN t.lease_expires_at END, \
+            started_at = CASE WHEN m.to_status = 'processing' THEN COALESCE(t.started_at, now()) \
+                              ELSE t.started_at END, \
+            completed_at = CASE WHEN m.to_status IN ('completed', 'failed_permanent') THEN now() \
+                                WHEN m.to_status IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
+            updated_at = now() \
+        FROM moving m JOIN moving_lock l ON l.id = m.ticket_id AND l.version = m.version \
+        WHERE t.id = m.ticket_id AND t.id = ANY($1::uuid[]) \
+        RETURNING m.ord, to_json(t) AS ticket), \
+    moved_recorded AS (INSERT INTO {schema}.ticket_events (id, ticket_id, event_type, step_name, payload, request_id) \
+        SELECT e.id, e.ticket_id, e.event_type, e.step_name, e.payload::jsonb, e.request_id FROM ( \
+            SELECT m.ord, 0::int8 AS sub, m.event_id AS id, m.ticket_id, 'status_change'::text AS event_type, \
+                NULL::text AS step_name, m.payload, m.request_id \
+            FROM moving m JOIN moved d ON d.ord = m.ord \
+            UNION ALL \
+            SELECT x.of_ord, x.sub, x.id, m.ticket_id, x.event_type, x.step_name, x.payload, x.request_id \
+            FROM unnest($10::int8[], $11::uuid[], $12::text[], $13::text[], $14::text[], $15::text[]) \
+                WITH ORDINALITY AS x(of_ord, id, event_type, step_name, payload, request_id, sub) \
+            JOIN moving m ON m.ord = x.of_ord JOIN moved d ON d.ord = m.ord \
+        ) e ORDER BY e.ord, e.sub), \
+    moved_queued AS (INSERT INTO {schema}.outbox (ticket_id, request_id, traceparent, available_at) \
+        SELECT m.ticket_id, m.request_id, \
+            (SELECT o.traceparent FROM {schema}.outbox o WHERE o.ticket_id = m.ticket_id ORDER BY o.id DESC LIMIT 1), \
+            now() + make_interval(secs => m.enqueue_after) \
+        FROM moving m JOIN moved d ON d.ord = m.ord WHERE m.enqueue_after IS NOT NULL)";
+
+/// How many parameters [`TRANSITION_CTES`] takes.
+pub(super) const TRANSITION_PARAMETERS: usize = 15;
+
+/// The ticket statements.
+#[derive(Debug)]
+pub(super) struct TicketSql {
+    create: SqlStr,
+    get: SqlStr,
+    events: SqlStr,
+    append_event: SqlStr,
+    transition: SqlStr,
+    history: SqlStr,
+    /// `SELECT … FROM <schema>.tickets`, for `list`'s filters to follow.
+    list: String,
+    count: String,
+}
+
+impl TicketSql {
+    pub(super) fn new(schema: &str) -> Self {
+        Self {
+            // One statement, so one round trip: the ticket, its `created` event and its outbox
+            // row commit together, or nothing is written when the id exists already.
+            create: statement(
+                schema,
+                &format!(
+                    "WITH created AS (INSERT INTO {{schema}}.tickets (id, customer_id, subject, body, channel, \
+                         metadata, content_hash, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (id) DO NOTHING RETURNING {TICKET_COLUMNS}), \
+                     recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, payload, \
+                         request_id) SELECT $9, id, 'created', $10, $11 FROM created), \
+                     queued AS (INSERT INTO {{schema}}.outbox (ticket_id, request_id, traceparent) \
+                         SELECT id, $11, $12 FROM created) \
+                     SELECT * FROM created"
+                ),
+            ),
+            get: statement(
+                schema,
+                &format!("SELECT {TICKET_COLUMNS}, content_hash FROM {{schema}}.tickets WHERE id = $1"),
+            ),
+            events: statement(
+                schema,
+                &format!("SELECT {EVENT_COLUMNS} FROM {{schema}}.ticket_events WHERE ticket_id = $1 ORDER BY seq"),
+            ),
+            append_event: statement(
+                schema,
+                &format!(
+                    "INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, step_name, payload, \
+                     request_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {EVENT_COLUMNS}"
+                ),
+            ),
+            transition: statement_of(format!(
+                "WITH {} SELECT m.ord, d.ticket FROM moving m LEFT JOIN moved d ON d.ord = m.ord",
+                fragment(schema, TRANSITION_CTES, 1, Lock::Wait)
+            )),
+            history: statement(
+                schema,
+                "SELECT id, subject, status, created_at FROM {schema}.tickets WHERE customer_id = $1 AND id <> $2 \
+                 ORDER BY created_at DESC LIMIT $3",
+            ),
+            list: format!("SELECT {TICKET_COLUMNS} FROM {schema}.tickets"),
+            count: format!("SELECT count(*) FROM {schema}.tickets"),
+        }
+    }
+}
+
+/// A transition to write: the ticket as its caller read it, and the change.
+pub(super) struct TransitionWrite {
+    pub ticket_id: Uuid,
+    /// The version the change is guarded by.
+    pub version: i64,
+    /// The `status_change` event's payload.
+    pub status_change: Moved,
+    pub attempt_count: i32,
+    pub change: Transition,
+}
+
+impl TransitionWrite {
+    pub(super) fn new(ticket: &Ticket, change: Transition) -> Self {
+        Self {
+            ticket_id: ticket.id,
+            version: ticket.version,
+            status_change: change.status_change(ticket),
+            attempt_count: change.attempt_count_after(ticket),
+            change,
+        }
+    }
+}
+
+/// The parameters of [`TRANSITION_CTES`], one array per column.
+#[derive(Default)]
+pub(super) struct TransitionColumns {
+    ticket_id: Vec<Uuid>,
+    version: Vec<i64>,
+    to: Vec<&'static str>,
+    result: Vec<Option<String>>,
+    attempt_count: Vec<i32>,
+    enqueue_after: Vec<Option<f64>>,
+    request_id: Vec<Option<String>>,
+    event_id: Vec<Uuid>,
+    payload: Vec<String>,
+    /// The transitions' own events: which transition (1-based) each belongs to, then its
+    /// columns.
+    event_of: Vec<i64>,
+    extra_id: Vec<Uuid>,
+    extra_type: Vec<&'static str>,
+    extra_step: Vec<Option<String>>,
+    extra_payload: Vec<String>,
+    extra_request: Vec<Option<String>>,
+}
+
+impl TransitionColumns {
+    pub(super) fn of(writes: &[TransitionWrite]) -> Self {
+        let mut c = Self::default();
+        for (ord, write) in (1_i64..).zip(writes) {
+            let change = &write.change;
+            c.ticket_id.push(write.ticket_id);
+            c.version.push(write.version);
+            c.to.push(change.to.as_str());
+            c.result.push(change.result.as_ref().map(ToString::to_string));
+            c.attempt_count.push(write.attempt_count);
+            c.enqueue_after.push(change.enqueue_after.map(|d| d.as_secs_f64()));
+            c.request_id.push(change.request_id.clone());
+            c.event_id.push(Uuid::now_v7());
+            c.payload.push(json_text(&write.status_change));
+            for event in &change.events {
+                c.event_of.push(ord);
+                c.extra_id.push(Uuid::now_v7());
+                c.extra_type.push(event.event_type.as_str());
+                c.extra_step.push(event.step_name.clone());
+                c.extra_payload.push(event.payload.to_string());
+                c.extra_request.push(event.request_id.clone());
+            }
+        }
+        c
+    }
+
+    pub(super) fn bind(self, query: Statement<'_>) -> Statement<'_> {
+        query
+            .bind(self.ticket_id)
+            .bind(self.version)
+            .bind(self.to)
+            .bind(self.result)
+            .bind(self.attempt_count)
+            .bind(self.enqueue_after)
+            .bind(self.request_id)
+            .bind(self.event_id)
+            .bind(self.payload)
+            .bind(self.event_of)
+            .bind(self.extra_id)
+            .bind(self.extra_type)
+            .bind(self.extra_step)
+            .bind(self.extra_payload)
+            .bind(self.extra_request)
+    }
+}
+
+/// A typed payload as the JSON text a statement binds.
+pub(super) fn json_text(payload: &impl serde::Serialize) -> String {
+    // Payloads are structs of strings, numbers and JSON values: they always serialize.
+    serde_json::to_string(payload).unwrap_or_default()
+}
+
+impl PgStore {
+    async fn fetch_ticket(&self, id: Uuid) -> Result<Option<(Ticket, Uuid)>, StoreError> {
+        let row = self
+            .db
+            .fetch_optional(sqlx::query(self.sql.tickets.get.clone()).bind(id))
+            .await?;
+        row.map(|r| {
+            let hash: Uuid = r.try_get("content_hash")?;
+            Ok((TicketRow::from_row(&r)?.into(), hash))
+        })
+        .transpose()
+    }
+
+    /// Why a write guarded by `expected_version` changed nothing: the ticket is gone, or at
+    /// another version (or, if even this read fails, the database is unavailable).
+    pub(super) async fn refused(&self, id: Uuid, expected_version: i64) -> StoreError {
+        match self.get(id).await {
+            Ok(None) => StoreError::NotFound(id),
+            Ok(Some(t)) => StoreError::Conflict {
+                id,
+                message: format!("expected version {expected_version}, found {}", t.version),
+            },
+            Err(error) => error,
+        }
+    }
+
+    /// A transition in a statement of its own, waiting for its ticket's row if need be.
+    pub(super) async fn transition_alone(&self, write: TransitionWrite) -> Result<Ticket, StoreError> {
+        let (id, version) = (write.ticket_id, write.version);
+        let query =
+            TransitionColumns::of(std::slice::from_ref(&write)).bind(sqlx::query(self.sql.tickets.transition.clone()));
+        let row = self.db.fetch_one(query).await?;
+        match row.try_get::<Option<serde_json::Value>, _>("ticket")? {
+            Some(ticket) => Ok(ticket_from_json(ticket)?),
+            None => Err(self.refused(id, version).await),
+        }
+    }
+}
+
+#[async_trait]
+impl TicketStore for PgStore {
+    async fn create(&self, new: NewTicket) -> Result<(Ticket, bool), StoreError> {
+        new.validate()?;
+        let hash = content_hash(&new.customer_id, &new.subject, &new.body);
+        let id = ticket_id(
+            &new.customer_id,
+            &new.subject,
+            &new.body,
+            new.idempotency_key.as_deref(),
+        );
+        let created = Created {
+            status: TicketStatus::Pending,
+            channel: new.channel_or_default().to_owned(),
+        };
+        let inserted = self
+            .db
+            .fetch_optional(
+                sqlx::query(self.sql.tickets.create.clone())
+                    .bind(id)
+                    .bind(&new.customer_id)
+                    .bind(&new.subject)
+                    .bind(&new.body)
+                    .bind(new.channel_or_default())
+                    .bind(new.metadata_or_default())
+                    .bind(hash)
+                    .bind(new.idempotency_key.as_deref())
+                    .bind(Uuid::now_v7())
+                    .bind(sqlx::types::Json(&created))
+                    .bind(new.request_id.as_deref())
+                    .bind(new.traceparent.as_deref()),
+            )
+            .await?;
+        if let Some(row) = inserted {
+            return Ok((TicketRow::from_row(&row)?.into(), true));
+        }
+        // A concurrent or earlier create won; it committed before our insert returned.
+        let (existing, existing_hash) = self.fetch_ticket(id).await?.ok_or(StoreError::NotFound(id))?;
+        if existing_hash != hash {
+            return Err(StoreError::IdempotencyConflict(id));
+        }
+        Ok((existing, false))
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.fetch_ticket(id).await?.map(|(t, _)| t))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<TicketPage, StoreError> {
+        let (page, page_size) = query.bounded();
+        let filter = |builder: &mut QueryBuilder<sqlx::Postgres>| {
+            builder.push(" WHERE TRUE");
+            if let Some(status) = query.status {
+                builder.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(customer) = &query.customer_id {
+                builder.push(" AND customer_id = ").push_bind(customer.clone());
+            }
+        };
+        let mut count = QueryBuilder::new(self.sql.tickets.count.clone());
+        filter(&mut count);
+        let total: i64 = self.db.fetch_one(count.build()).await?.try_get(0)?;
+        let mut select = QueryBuilder::new(self.sql.tickets.list.clone());
+        filter(&mut select);
+        select
+            .push(" ORDER BY created_at DESC, id LIMIT ")
+            .push_bind(i64::from(page_size))
+            .push(" OFFSET ")
+            .push_bind(query.offset());
+        let rows = self.db.fetch_all(select.build()).await?;
+        Ok(TicketPage {
+            tickets: rows
+                .iter()
+                .map(|r| TicketRow::from_row(r).map(Ticket::from))
+                .collect::<Result<_, _>>()?,
+            total,
+            page,
+            page_size,
+        })
+    }
+
+    async fn events(&self, id: Uuid) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows = self
+            .db
+            .fetch_all(sqlx::query(self.sql.tickets.events.clone()).bind(id))
+            .await?;
+        if rows.is_empty() && self.get(id).await?.is_none() {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(rows
+            .iter()
+            .map(|r| EventRow::from_row(r).map(TicketEvent::from))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn append_event(&self, ticket_id: Uuid, event: NewEvent) -> Result<TicketEvent, StoreError> {
+        let row = self
+            .db
+            .fetch_one(
+                sqlx::query(self.sql.tickets.append_event.clone())
+                    .bind(Uuid::now_v7())
+                    .bind(ticket_id)
+                    .bind(event.event_type.as_str())
+                    .bind(event.step_name.as_deref())
+                    .bind(&event.payload)
+                    .bind(event.request_id.as_deref()),
+            )
+            .await
+            .map_err(|e| StoreError::for_ticket(e, ticket_id))?;
+        Ok(EventRow::from_row(&row)?.into())
+    }
+
+    async fn transition(&self, ticket: &Ticket, change: Transition) -> Result<Ticket, StoreError> {
+        self.transition_alone(TransitionWrite::new(ticket, change)).await
+    }
+
+    async fn finish(&self, ticket: &Ticket, change: Transition) -> Result<(), StoreError> {
+        // The run's final write commits with the checkpoints that concurrent runs have queued:
+        // one transaction fewer per ticket under load.
+        let write = TransitionWrite::new(ticket, change);
+        let (id, version) = (write.ticket_id, write.version);
+        match self.checkpoints.ride_along(Job::Transition(write)).await {
+            Answer::Moved => Ok(()),
+            Answer::Alone(Job::Transition(write)) => self.transition_alone(write).await.map(drop),
+            Answer::Refused => Err(self.refused(id, version).await),
+            Answer::Claimed(..) | Answer::Alone(Job::Claim(_)) | Answer::Lost => {
+                Err(super::group_commit::writer_lost())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl HistorySource for PgStore {
+    async fn recent_tickets(
+        &self,
+        customer_id: &str,
+        except_ticket: &str,
+        limit: usize,
+    ) -> Result<Vec<PastTicket>, StoreError> {
+        let except = Uuid::parse_str(except_ticket).unwrap_or(Uuid::nil());
+        let rows = self
+            .db
+            .fetch_all(
+                sqlx::query(self.sql.tickets.history.clone())
+                    .bind(customer_id)
+                    .bind(except)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PastTicketRow::from_row(r).map(PastTicket::from))
+            .collect::<Result<_, _>>()?)
+    }
+}

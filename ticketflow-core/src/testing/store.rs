@@ -1,0 +1,1081 @@
+//! The conformance suite every [`Store`] must pass, as the graph's `testing` module is for
+//! checkpointers.
+//!
+//! [`store_conformance!`](crate::store_conformance) turns every check into a test of its own
+//! for a backend; [`conformance`] runs them all in turn; [`same_behaviour`] runs one scenario
+//! on two stores and compares everything they return, field by field (a value's format
+//! included: a timestamp written as `Z` by one and `+00:00` by the other differs). Each check
+//! wants a fresh store.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use ticketflow_core::testing::{database, store};
+//! store::conformance(database::sqlite_store).await;
+//! # }
+//! ```
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use ticketflow_graph::{CheckpointError, Checkpointer};
+use uuid::Uuid;
+
+use crate::store::{
+    Claimed, Created, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry, Moved, NewEvent, NewTicket,
+    Released, RetryScheduled, StepCompleted, Store, StoreError, Ticket, TicketEvent, TicketStatus, Transition,
+};
+use crate::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
+
+/// A check of the suite.
+pub type Check = fn(Arc<dyn Store>) -> futures::future::BoxFuture<'static, ()>;
+
+macro_rules! checks {
+    ($($check:ident),* $(,)?) => {
+        /// Every check, by name.
+        pub const CHECKS: &[(&str, Check)] = &[$((stringify!($check), |store| Box::pin($check(store)))),*];
+
+        /// One `#[tokio::test]` per check of the suite, on the store `$store` (an expression,
+        /// evaluated afresh in each test, that may `.await`).
+        #[macro_export]
+        macro_rules! store_conformance {
+            ($store:expr) => {
+                $(
+                    #[tokio::test]
+                    async fn $check() {
+                        $crate::testing::store::$check($store).await;
+                    }
+                )*
+            };
+        }
+    };
+}
+
+checks!(
+    create_then_get,
+    duplicate_create_returns_the_same_ticket,
+    idempotency_keys_are_scoped_and_checked,
+    invalid_input_is_rejected_by_field,
+    list_pages_and_filters,
+    events_are_ordered_and_unknown_tickets_not_found,
+    transitions_are_guarded_by_version,
+    claims_lease_and_fence,
+    checkpointer_passes_the_graph_suite,
+    fenced_checkpoints_write_step_events_once,
+    concurrent_runs_checkpoint_independently,
+    fifty_concurrent_identical_creates_make_one_row,
+    customer_history_is_newest_first,
+    workflow_runs_on_the_store_checkpointer,
+    outbox_relays_once_and_the_sweeper_rescues_stranded_tickets,
+    heartbeats_and_releases_respect_the_fence,
+    retry_transitions_charge_and_reset_the_budget,
+    every_event_the_store_writes_has_its_typed_payload,
+    the_health_check_reads_the_tables,
+);
+
+/// Runs every check, each on a fresh store from `fresh`.
+pub async fn conformance<F, Fut>(mut fresh: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    for (_, check) in CHECKS {
+        check(fresh().await).await;
+    }
+}
+
+/// A ticket of `customer` about `subject`, with an order id in its body and a request id.
+pub fn new_ticket(customer: &str, subject: &str) -> NewTicket {
+    NewTicket {
+        customer_id: customer.into(),
+        subject: subject.into(),
+        body: "My card was charged twice for order ORD-55812.".into(),
+        request_id: Some("req-1".into()),
+        ..Default::default()
+    }
+}
+
+/// `count` tickets, each claimed by worker `w1`; run `stale` then loses its ticket to a takeover
+/// by `w2` (its lease was short), so its fence is out of date. Returns each ticket and the
+/// fence its `w1` run holds.
+pub async fn claimed_runs(store: &dyn Store, count: usize, stale: usize) -> Vec<(Uuid, Fence)> {
+    let mut runs = Vec::new();
+    for i in 0..count {
+        let new = NewTicket {
+            customer_id: "c".into(),
+            subject: format!("run {i}"),
+            body: "Where is my order ORD-12345?".into(),
+            ..Default::default()
+        };
+        let (ticket, _) = store.create(new).await.expect("create");
+        let lease = if i == stale {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(60)
+        };
+        let (_, fence) = store
+            .claim(ticket.id, "w1", lease)
+            .await
+            .expect("claim")
+            .expect("claimable");
+        runs.push((ticket.id, fence));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, current) = store
+        .claim(runs[stale].0, "w2", Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .expect("takeover");
+    assert!(current.epoch > runs[stale].1.epoch);
+    runs
+}
+
+/// The ticket as stored now.
+async fn current(store: &dyn Store, id: Uuid) -> Ticket {
+    store.get(id).await.unwrap().expect("the ticket exists")
+}
+
+/// A creation is read back as written.
+pub async fn create_then_get(store: Arc<dyn Store>) {
+    let mut new = new_ticket("cust_1", "Charged twice");
+    new.metadata = json!({ "source": "test" });
+    let (ticket, created) = store.create(new).await.unwrap();
+    assert!(created);
+    assert_eq!(ticket.status, TicketStatus::Pending);
+    assert_eq!(ticket.version, 1);
+    assert_eq!(ticket.attempt_count, 0);
+    assert_eq!(ticket.channel, "api");
+    let got = store.get(ticket.id).await.unwrap().expect("stored");
+    assert_eq!(got, ticket);
+    assert_eq!(got.metadata["source"], "test");
+    let events = store.events(ticket.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "created");
+    assert_eq!(events[0].request_id.as_deref(), Some("req-1"));
+    assert!(store.get(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+/// The same submission twice is one ticket.
+pub async fn duplicate_create_returns_the_same_ticket(store: Arc<dyn Store>) {
+    let (first, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    assert!(created);
+    let (second, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    assert!(!created);
+    assert_eq!(first.id, second.id);
+    let (other, _) = store.create(new_ticket("cust_2", "Same")).await.unwrap();
+    assert_ne!(
+        other.id, first.id,
+        "another customer's identical text is another ticket"
+    );
+    assert_eq!(store.events(first.id).await.unwrap().len(), 1, "one created event");
+}
+
+/// An idempotency key is scoped to its customer and bound to its content.
+pub async fn idempotency_keys_are_scoped_and_checked(store: Arc<dyn Store>) {
+    let keyed = |customer: &str, subject: &str| NewTicket {
+        idempotency_key: Some("key-1".into()),
+        ..new_ticket(customer, subject)
+    };
+    let (first, _) = store.create(keyed("cust_1", "A")).await.unwrap();
+    let (again, created) = store.create(keyed("cust_1", "A")).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, first.id);
+    match store.create(keyed("cust_1", "B")).await {
+        Err(StoreError::IdempotencyConflict(id)) => assert_eq!(id, first.id),
+        other => panic!("same key, other content must conflict: {other:?}"),
+    }
+    let (theirs, created) = store.create(keyed("cust_2", "B")).await.unwrap();
+    assert!(created, "keys are scoped to the customer");
+    assert_ne!(theirs.id, first.id);
+}
+
+/// Bad input is refused by field; text at the limits is stored verbatim.
+pub async fn invalid_input_is_rejected_by_field(store: Arc<dyn Store>) {
+    let cases = [
+        (
+            NewTicket {
+                subject: String::new(),
+                ..new_ticket("c", "x")
+            },
+            "subject",
+        ),
+        (
+            NewTicket {
+                subject: "s".repeat(501),
+                ..new_ticket("c", "x")
+            },
+            "subject",
+        ),
+        (
+            NewTicket {
+                body: "b".repeat(10_001),
+                ..new_ticket("c", "x")
+            },
+            "body",
+        ),
+        (
+            NewTicket {
+                body: "nul \0 here".into(),
+                ..new_ticket("c", "x")
+            },
+            "body",
+        ),
+        (new_ticket(&"c".repeat(101), "x"), "customer_id"),
+        (new_ticket("", "x"), "customer_id"),
+        (
+            NewTicket {
+                metadata: json!({ "k": "\u{0}" }),
+                ..new_ticket("c", "x")
+            },
+            "metadata",
+        ),
+    ];
+    for (ticket, expected) in cases {
+        match store.create(ticket).await {
+            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected),
+            other => panic!("expected a validation error on {expected}, got {other:?}"),
+        }
+    }
+    let edge = NewTicket {
+        subject: "é".repeat(500),
+        body: "'; DROP TABLE tickets; -- ✓".into(),
+        ..new_ticket("c", "x")
+    };
+    let (ticket, _) = store.create(edge.clone()).await.unwrap();
+    assert_eq!(ticket.subject, edge.subject);
+    assert_eq!(ticket.body, edge.body);
+}
+
+/// Pages newest first; the total does not depend on the page; filters filter.
+pub async fn list_pages_and_filters(store: Arc<dyn Store>) {
+    let mut tickets = Vec::new();
+    for i in 0..5 {
+        let (t, _) = store
+            .create(new_ticket("cust_list", &format!("ticket {i}")))
+            .await
+            .unwrap();
+        tickets.push(t);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let page = |page, page_size| ListQuery {
+        page,
+        page_size,
+        customer_id: Some("cust_list".into()),
+        ..Default::default()
+    };
+    let first = store.list(&page(1, 2)).await.unwrap();
+    assert_eq!(first.total, 5);
+    assert_eq!(first.tickets.len(), 2);
+    assert_eq!(first.tickets[0].id, tickets[4].id, "newest first");
+    assert_eq!(store.list(&page(3, 2)).await.unwrap().tickets.len(), 1);
+    let beyond = store.list(&page(9, 2)).await.unwrap();
+    assert!(beyond.tickets.is_empty());
+    assert_eq!(beyond.total, 5, "the total does not depend on the page");
+    store
+        .transition(&tickets[0], Transition::to(TicketStatus::Processing))
+        .await
+        .unwrap();
+    let processing = store
+        .list(&ListQuery {
+            status: Some(TicketStatus::Processing),
+            customer_id: Some("cust_list".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(processing.total, 1);
+    assert_eq!(processing.tickets[0].id, tickets[0].id);
+}
+
+/// Events come back in the order written; an unknown ticket has none to give or take.
+pub async fn events_are_ordered_and_unknown_tickets_not_found(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "events")).await.unwrap();
+    for i in 0..5 {
+        store
+            .append_event(t.id, NewEvent::new(EventType::Retry, json!({ "i": i })))
+            .await
+            .unwrap();
+    }
+    let events = store.events(t.id).await.unwrap();
+    assert_eq!(events.len(), 6);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "ordered by sequence");
+    let order: Vec<_> = events[1..].iter().map(|e| e.payload["i"].as_i64().unwrap()).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    let unknown = Uuid::new_v4();
+    assert!(matches!(store.events(unknown).await, Err(StoreError::NotFound(id)) if id == unknown));
+    assert!(matches!(
+        store
+            .append_event(unknown, NewEvent::new(EventType::Error, json!({})))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// A transition applies only to the version it was read at, with its events in order.
+pub async fn transitions_are_guarded_by_version(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "transition")).await.unwrap();
+    let processing = store
+        .transition(
+            &t,
+            Transition {
+                count_attempt: true,
+                ..Transition::to(TicketStatus::Processing)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(processing.version, 2);
+    assert_eq!(processing.attempt_count, 1);
+    assert!(processing.started_at.is_some());
+    assert_eq!(processing, current(&*store, t.id).await, "returned as stored");
+    match store.transition(&t, Transition::to(TicketStatus::Completed)).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("a stale version must conflict, got {other:?}"),
+    }
+    let done = store
+        .transition(
+            &processing,
+            Transition::to(TicketStatus::Completed)
+                .with_result(json!({ "final_response": "hi" }))
+                .with_event(NewEvent::new(EventType::Retry, json!({ "note": "extra" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, TicketStatus::Completed);
+    assert_eq!(done.result.as_ref().unwrap()["final_response"], "hi");
+    assert!(done.completed_at.is_some());
+    assert_eq!(done, current(&*store, t.id).await, "returned as stored");
+    let events = store.events(t.id).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["created", "status_change", "status_change", "retry"]);
+    assert_eq!(
+        events[2].decode::<Moved>(),
+        Some(Moved {
+            from: TicketStatus::Processing,
+            to: TicketStatus::Completed,
+            attempt_count: 1,
+        })
+    );
+    let gone = Ticket {
+        id: Uuid::new_v4(),
+        ..t.clone()
+    };
+    assert!(matches!(
+        store.transition(&gone, Transition::to(TicketStatus::Completed)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A run's final write, which a store may commit with others: the same rules.
+    assert!(matches!(
+        store.finish(&processing, Transition::to(TicketStatus::Pending)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .finish(&done, Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    assert_eq!(current(&*store, t.id).await.status, TicketStatus::FailedPermanent);
+}
+
+/// A claim leases the ticket to one worker; an expired lease is taken over with a higher
+/// epoch, and the old holder's writes lose.
+pub async fn claims_lease_and_fence(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "claim")).await.unwrap();
+    let (claimed, fence) = store
+        .claim(t.id, "w1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("claimable");
+    assert_eq!(claimed.status, TicketStatus::Processing);
+    assert_eq!(claimed, current(&*store, t.id).await, "returned as stored");
+    assert_eq!(
+        claimed.attempt_count, 0,
+        "a claim is not a failure: the retry budget is untouched"
+    );
+    assert_eq!(fence.epoch, 1);
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a live lease is held"
+    );
+
+    let (t2, _) = store.create(new_ticket("c", "takeover")).await.unwrap();
+    let (_, old) = store
+        .claim(t2.id, "w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, new) = store
+        .claim(t2.id, "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("takeover");
+    assert_eq!(new.epoch, old.epoch + 1);
+    let events = store.events(t2.id).await.unwrap();
+    assert_eq!(
+        events.last().unwrap().decode::<Claimed>(),
+        Some(Claimed {
+            from: TicketStatus::Processing,
+            to: TicketStatus::Processing,
+            worker_id: "w2".into(),
+            lease_epoch: new.epoch,
+            takeover: true,
+        })
+    );
+
+    let stale = store.checkpointer(Some(old));
+    let checkpoint = ticketflow_graph::testing::sample_checkpoint(&t2.id.to_string(), 0, None);
+    assert!(matches!(
+        stale.put(checkpoint.clone()).await,
+        Err(CheckpointError::Fenced(_))
+    ));
+    store.checkpointer(Some(new)).put(checkpoint).await.unwrap();
+
+    assert!(matches!(
+        store.claim(Uuid::new_v4(), "w", Duration::from_secs(1)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// The store's checkpointer passes the graph's own suite.
+pub async fn checkpointer_passes_the_graph_suite(store: Arc<dyn Store>) {
+    ticketflow_graph::testing::conformance(store.checkpointer(None)).await;
+}
+
+/// A fenced checkpoint of a completed node writes that node's `step_complete` event, once.
+pub async fn fenced_checkpoints_write_step_events_once(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "fenced")).await.unwrap();
+    let (_, fence) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let cp = store.checkpointer(Some(fence));
+    let thread = t.id.to_string();
+    let mut input = ticketflow_graph::testing::sample_checkpoint(&thread, 0, None);
+    input.completed_node = None;
+    cp.put(input).await.unwrap();
+    let mut step = ticketflow_graph::testing::sample_checkpoint(&thread, 1, None);
+    step.metadata = json!({ "request_id": "req-42" });
+    cp.put(step.clone()).await.unwrap();
+    assert!(matches!(
+        cp.put(step.clone()).await,
+        Err(CheckpointError::Conflict { .. })
+    ));
+    let steps: Vec<_> = store
+        .events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "step_complete")
+        .collect();
+    assert_eq!(
+        steps.len(),
+        1,
+        "one step_complete per committed step, the duplicate lost"
+    );
+    assert_eq!(steps[0].step_name.as_deref(), Some("node-1"));
+    let payload = steps[0].decode::<StepCompleted>().expect("a step_complete payload");
+    assert_eq!((payload.step, payload.checkpoint_id), (1, step.id));
+    assert_eq!(steps[0].request_id.as_deref(), Some("req-42"));
+}
+
+/// Many runs write at once (a store may share transactions between them): each write still
+/// gets its own answer, and every committed step has exactly one `step_complete` event.
+pub async fn concurrent_runs_checkpoint_independently(store: Arc<dyn Store>) {
+    let runs = claimed_runs(&*store, 12, 0).await;
+    let writes = runs.iter().enumerate().map(|(i, &(id, fence))| {
+        let store = store.clone();
+        async move {
+            let mut checkpoint = ticketflow_graph::testing::sample_checkpoint(&id.to_string(), 1, None);
+            if i == 1 {
+                // PostgreSQL cannot store a NUL in `jsonb` metadata.
+                checkpoint.metadata = json!({ "note": "a\u{0}b" });
+            }
+            store.checkpointer(Some(fence)).put(checkpoint).await
+        }
+    });
+    let outcomes = futures::future::join_all(writes).await;
+    assert!(
+        matches!(outcomes[0], Err(CheckpointError::Fenced(_))),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(outcomes[1], Ok(()) | Err(CheckpointError::Storage(_))),
+        "{:?}",
+        outcomes[1]
+    );
+    for (i, outcome) in outcomes.iter().enumerate().skip(2) {
+        assert!(outcome.is_ok(), "run {i}: {outcome:?}");
+    }
+    for (i, &(id, _)) in runs.iter().enumerate() {
+        let committed = store
+            .checkpointer(None)
+            .latest(&id.to_string())
+            .await
+            .unwrap()
+            .is_some();
+        let steps = store
+            .events(id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "step_complete")
+            .count();
+        assert_eq!(steps, usize::from(committed), "run {i}: one event per committed step");
+        match i {
+            0 => assert!(!committed, "the stale run wrote nothing"),
+            1 => assert_eq!(committed, outcomes[1].is_ok()),
+            _ => assert!(committed, "run {i}"),
+        }
+    }
+}
+
+/// Fifty simultaneous identical submissions make one ticket, and tell one caller it created it.
+pub async fn fifty_concurrent_identical_creates_make_one_row(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(new_ticket("cust_storm", "Storm")).await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (ticket, was_created) = task.await.unwrap().unwrap();
+        ids.insert(ticket.id);
+        created += usize::from(was_created);
+    }
+    assert_eq!(ids.len(), 1, "every caller got the same id");
+    assert_eq!(created, 1, "exactly one caller created it");
+    let page = store
+        .list(&ListQuery {
+            customer_id: Some("cust_storm".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1, "one row");
+    let id = *ids.iter().next().unwrap();
+    assert_eq!(store.events(id).await.unwrap().len(), 1, "one created event");
+}
+
+/// The research step's history: the customer's other tickets, newest first.
+pub async fn customer_history_is_newest_first(store: Arc<dyn Store>) {
+    let mut tickets = Vec::new();
+    for i in 0..4 {
+        tickets.push(store.create(new_ticket("cust_h", &format!("h{i}"))).await.unwrap().0);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    store.create(new_ticket("someone_else", "h")).await.unwrap();
+    let history = store
+        .recent_tickets("cust_h", &tickets[3].id.to_string(), 2)
+        .await
+        .unwrap();
+    let got: Vec<_> = history.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(got, [tickets[2].id.to_string(), tickets[1].id.to_string()]);
+    assert_eq!(history[0].status, "pending");
+    assert_eq!(history[0].created_at, tickets[2].created_at, "the ticket's own time");
+}
+
+/// The six steps run on the store's fenced checkpointer, one event each.
+pub async fn workflow_runs_on_the_store_checkpointer(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("cust_wf", "Charged twice")).await.unwrap();
+    let (_, fence) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let workflow = Workflow::new(
+        Arc::new(OfflineEngine),
+        Arc::new(KnowledgeBase::bundled().unwrap()),
+        Some(store.clone() as Arc<dyn crate::HistorySource>),
+    );
+    let input = TicketInput {
+        id: t.id.to_string(),
+        customer_id: t.customer_id.clone(),
+        subject: t.subject.clone(),
+        body: t.body.clone(),
+    };
+    let outcome = workflow
+        .graph()
+        .with_checkpointer(store.checkpointer(Some(fence)))
+        .run_once(&t.id.to_string(), TicketState::new(input))
+        .await
+        .unwrap();
+    assert!(outcome.is_finished());
+    let steps: Vec<_> = store
+        .events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "step_complete")
+        .map(|e| e.step_name.unwrap())
+        .collect();
+    assert_eq!(steps, crate::steps::names::ALL);
+}
+
+/// Claims its own outbox rows once; sends are marked; the sweep re-enqueues what nothing
+/// will wake, and only that.
+pub async fn outbox_relays_once_and_the_sweeper_rescues_stranded_tickets(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "outbox")).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.pending, backlog.outbox_due), (1, 1));
+    let claimed = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].ticket_id, t.id);
+    assert_eq!(claimed[0].request_id.as_deref(), Some("req-1"));
+    assert!(
+        store
+            .claim_outbox(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed rows are hidden"
+    );
+    store.mark_sent(&[claimed[0].id]).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap().outbox_due, 0);
+
+    assert_eq!(store.sweep(Duration::from_secs(3600), 100).await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.sweep(Duration::from_millis(10), 100).await.unwrap(), 1);
+    assert_eq!(
+        store.sweep(Duration::from_millis(10), 100).await.unwrap(),
+        0,
+        "one unsent row is enough"
+    );
+    let again = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    store.mark_sent(&[again[0].id]).await.unwrap();
+
+    // A processing ticket is stranded only once its lease expires, and then at once.
+    store.claim(t.id, "w1", Duration::from_secs(1)).await.unwrap().unwrap();
+    assert_eq!(
+        store.sweep(Duration::from_millis(1), 100).await.unwrap(),
+        0,
+        "lease still live"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
+        1,
+        "lease expired"
+    );
+    assert_eq!(
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
+        0,
+        "one enqueue per expiry"
+    );
+    let rescued = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    store.mark_sent(&[rescued[0].id]).await.unwrap();
+    assert_eq!(
+        store.sweep(Duration::from_secs(3600), 100).await.unwrap(),
+        0,
+        "sent since the lease expired"
+    );
+
+    // A row the relay claimed but has not marked sent is in flight: the ticket can be claimed
+    // (only an unclaimed future row is a delayed retry that holds claims back).
+    let (t3, _) = store.create(new_ticket("c", "in flight")).await.unwrap();
+    let in_flight = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert!(in_flight.iter().any(|m| m.ticket_id == t3.id));
+    assert!(
+        store
+            .claim(t3.id, "w1", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let ids: Vec<i64> = in_flight.iter().map(|m| m.id).collect();
+    store.mark_sent(&ids).await.unwrap();
+
+    // A delayed enqueue is not due yet.
+    let (t2, _) = store.create(new_ticket("c", "delayed")).await.unwrap();
+    for m in store.claim_outbox(10, Duration::from_secs(30)).await.unwrap() {
+        store.mark_sent(&[m.id]).await.unwrap();
+    }
+    store
+        .transition(
+            &current(&*store, t2.id).await,
+            Transition::to(TicketStatus::Pending).enqueue_after(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Heartbeats and releases work only for the run that holds the lease.
+pub async fn heartbeats_and_releases_respect_the_fence(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "heartbeat")).await.unwrap();
+    let (_, fence) = store
+        .claim(t.id, "w1", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.heartbeat(fence, Duration::from_secs(60)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "the heartbeat extended the lease"
+    );
+    assert!(store.release(fence, "shutdown", Duration::ZERO).await.unwrap());
+    let released = current(&*store, t.id).await;
+    assert_eq!(released.status, TicketStatus::Pending);
+    assert!(
+        !store.heartbeat(fence, Duration::from_secs(60)).await.unwrap(),
+        "a released fence is stale"
+    );
+    assert!(!store.release(fence, "again", Duration::ZERO).await.unwrap());
+    let events = store.events(t.id).await.unwrap();
+    assert_eq!(
+        events.last().unwrap().decode::<Released>(),
+        Some(Released {
+            from: TicketStatus::Processing,
+            to: TicketStatus::Pending,
+            released: "shutdown".into(),
+        })
+    );
+    assert!(
+        events.iter().all(|e| e.request_id.as_deref() == Some("req-1")),
+        "claim and release events carry the ticket's request id"
+    );
+    let requeued = store.claim_outbox(100, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        requeued
+            .iter()
+            .filter(|m| m.ticket_id == t.id)
+            .all(|m| m.request_id.as_deref() == Some("req-1")),
+        "and so does the re-enqueued row"
+    );
+    let (_, newer) = store.claim(t.id, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(newer.epoch, fence.epoch + 1);
+    assert!(
+        !store.heartbeat(fence, Duration::from_secs(60)).await.unwrap(),
+        "the old holder's heartbeat fails"
+    );
+}
+
+/// A retry is charged to the budget and delayed; a manual retry resets it and carries the
+/// trace on.
+pub async fn retry_transitions_charge_and_reset_the_budget(store: Arc<dyn Store>) {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (t, _) = store
+        .create(NewTicket {
+            traceparent: Some(traceparent.into()),
+            ..new_ticket("c", "budget")
+        })
+        .await
+        .unwrap();
+    for sent in store.claim_outbox(100, Duration::from_secs(30)).await.unwrap() {
+        store.mark_sent(&[sent.id]).await.unwrap();
+    }
+    let (claimed, _) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let retried = store
+        .transition(
+            &claimed,
+            Transition {
+                count_attempt: true,
+                ..Transition::to(TicketStatus::Pending)
+            }
+            .enqueue_after(Duration::from_secs(3600))
+            .with_event(NewEvent::new(EventType::Retry, json!({ "error": "LLM timeout" }))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.attempt_count, 1);
+    assert!(
+        store
+            .claim(t.id, "w2", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "an early duplicate delivery cannot skip the retry's backoff"
+    );
+    let failed = store
+        .transition(
+            &retried,
+            Transition::to(TicketStatus::FailedPermanent).with_result(json!({ "error": "x" })),
+        )
+        .await
+        .unwrap();
+    let reset = store
+        .transition(
+            &failed,
+            Transition {
+                reset_attempts: true,
+                ..Transition::to(TicketStatus::Pending)
+            }
+            .enqueue_after(Duration::ZERO),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reset.attempt_count, 0);
+    assert_eq!(reset.completed_at, None);
+    let requeued: Vec<_> = store
+        .claim_outbox(100, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.ticket_id == t.id)
+        .collect();
+    assert_eq!(
+        requeued.len(),
+        1,
+        "the delayed retry is not due; the reset's enqueue is"
+    );
+    assert_eq!(requeued[0].traceparent.as_deref(), Some(traceparent));
+}
+
+/// The payload of an event ticketflow writes, decoded strictly into its type.
+fn typed_payload(event: &TicketEvent) -> Option<Value> {
+    match event.event_type.as_str() {
+        "created" => event.decode::<Created>().map(|p| json!(p)),
+        "status_change" => event
+            .decode::<Moved>()
+            .map(|p| json!(p))
+            .or_else(|| event.decode::<Claimed>().map(|p| json!(p)))
+            .or_else(|| event.decode::<Released>().map(|p| json!(p)))
+            .or_else(|| event.decode::<Interrupted>().map(|p| json!(p))),
+        "step_complete" => event.decode::<StepCompleted>().map(|p| json!(p)),
+        "retry" => event
+            .decode::<RetryScheduled>()
+            .map(|p| json!(p))
+            .or_else(|| event.decode::<ManualRetry>().map(|p| json!(p))),
+        "error" => event.decode::<Failed>().map(|p| json!(p)),
+        _ => None,
+    }
+}
+
+/// Every event the store writes itself (created, claims, transitions, releases, steps) has
+/// exactly the fields of its payload type.
+pub async fn every_event_the_store_writes_has_its_typed_payload(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "typed")).await.unwrap();
+    let (claimed, fence) = store
+        .claim(t.id, "w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (taken, fence2) = store.claim(t.id, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert!(fence2.epoch > fence.epoch && taken.version > claimed.version);
+    let mut step = ticketflow_graph::testing::sample_checkpoint(&t.id.to_string(), 1, None);
+    step.metadata = json!({ "request_id": "req-1" });
+    store.checkpointer(Some(fence2)).put(step).await.unwrap();
+    assert!(store.release(fence2, "shutdown", Duration::ZERO).await.unwrap());
+    let (claimed, _) = store.claim(t.id, "w3", Duration::from_secs(60)).await.unwrap().unwrap();
+    let retried = store
+        .transition(
+            &claimed,
+            Transition {
+                count_attempt: true,
+                ..Transition::to(TicketStatus::Pending).with_event(NewEvent::of(&RetryScheduled {
+                    error: "timeout".into(),
+                    attempt: 1,
+                    delay_seconds: 0.5,
+                }))
+            },
+        )
+        .await
+        .unwrap();
+    let (claimed, _) = store
+        .claim(t.id, "w3", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| {
+            panic!("claimable: {retried:?}");
+        });
+    store
+        .finish(
+            &claimed,
+            Transition::to(TicketStatus::Completed).with_result(json!({ "reply": "ok" })),
+        )
+        .await
+        .unwrap();
+    let events = store.events(t.id).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "status_change",
+            "status_change",
+            "step_complete",
+            "status_change",
+            "status_change",
+            "status_change",
+            "retry",
+            "status_change",
+            "status_change"
+        ]
+    );
+    for event in &events {
+        assert!(
+            typed_payload(event).is_some(),
+            "a {} event's payload is not of its type: {}",
+            event.event_type,
+            event.payload
+        );
+    }
+    assert_eq!(
+        events[1].decode::<Claimed>().map(|c| (c.from, c.takeover)),
+        Some((TicketStatus::Pending, false))
+    );
+    assert_eq!(
+        events.last().unwrap().decode::<Moved>(),
+        Some(Moved {
+            from: TicketStatus::Processing,
+            to: TicketStatus::Completed,
+            attempt_count: 1,
+        })
+    );
+}
+
+/// The health check reads the store's tables.
+pub async fn the_health_check_reads_the_tables(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+/// Runs one scenario on `a` and on `b` (fresh stores of two backends) and asserts that
+/// everything they return is the same, field by field, after replacing what must differ (ids
+/// the stores make, timing) with its shape.
+pub async fn same_behaviour(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let (left, right) = (transcript(a).await, transcript(b).await);
+    assert_eq!(left.len(), right.len(), "the scenario ran differently");
+    for (step, (l, r)) in left.iter().zip(&right).enumerate() {
+        assert_eq!(l, r, "the backends differ at step {step} of the scenario");
+    }
+}
+
+/// Everything one scenario returns, each value normalized.
+async fn transcript(store: Arc<dyn Store>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut push = |label: &str, value: Value| out.push(json!({ "step": label, "value": normalize(value) }));
+    let mut new = new_ticket("cust_same", "Same everywhere");
+    new.metadata = json!({ "source": "transcript", "nested": { "list": [1, "two", null] } });
+    let (ticket, created) = store.create(new.clone()).await.unwrap();
+    push("create", json!({ "ticket": ticket, "created": created }));
+    let (again, created) = store.create(new).await.unwrap();
+    push("create again", json!({ "ticket": again, "created": created }));
+    push("get", json!(store.get(ticket.id).await.unwrap()));
+    push(
+        "list",
+        json!(
+            store
+                .list(&ListQuery {
+                    customer_id: Some("cust_same".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        ),
+    );
+    let outbox = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    push(
+        "claim outbox",
+        json!(outbox
+            .iter()
+            .map(|m| json!({ "ticket_id": m.ticket_id, "request_id": m.request_id, "traceparent": m.traceparent, "attempt": m.attempt }))
+            .collect::<Vec<_>>()),
+    );
+    store
+        .mark_sent(&outbox.iter().map(|m| m.id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let (claimed, fence) = store
+        .claim(ticket.id, "w1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    push("claim", json!({ "ticket": claimed, "epoch": fence.epoch }));
+    let mut step = ticketflow_graph::testing::sample_checkpoint(&ticket.id.to_string(), 1, None);
+    step.metadata = json!({ "request_id": "req-1" });
+    let checkpointer = store.checkpointer(Some(fence));
+    checkpointer.put(step).await.unwrap();
+    push(
+        "latest",
+        json!(checkpointer.latest(&ticket.id.to_string()).await.unwrap()),
+    );
+    let done = store
+        .transition(
+            &claimed,
+            Transition::to(TicketStatus::Completed)
+                .with_result(json!({ "final_response": "done", "score": 0.5 }))
+                .with_event(NewEvent::of(&Failed {
+                    error: "a note".into(),
+                    retries_exhausted: None,
+                })),
+        )
+        .await
+        .unwrap();
+    push("transition", json!(done));
+    let (other, _) = store.create(new_ticket("cust_same", "Second")).await.unwrap();
+    push(
+        "history",
+        json!(
+            store
+                .recent_tickets("cust_same", &other.id.to_string(), 5)
+                .await
+                .unwrap()
+        ),
+    );
+    let (_, fence) = store
+        .claim(other.id, "w2", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    store.release(fence, "shutdown", Duration::ZERO).await.unwrap();
+    push("released", json!(store.get(other.id).await.unwrap()));
+    push("events", json!(store.events(ticket.id).await.unwrap()));
+    push("events of the released", json!(store.events(other.id).await.unwrap()));
+    let backlog = store.backlog().await.unwrap();
+    push(
+        "backlog",
+        json!({ "pending": backlog.pending, "outbox_due": backlog.outbox_due }),
+    );
+    out
+}
+
+/// `value` with what must differ between stores replaced by its shape: uuids the stores make
+/// (v7: events, checkpoints) by `<uuid>`, timestamps by `<time …>` keeping their zone suffix,
+/// sequence numbers and durations by `<n>`.
+fn normalize(value: Value) -> Value {
+    fn walk(value: Value, key: Option<&str>) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let v = walk(v, Some(&k));
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| walk(v, key)).collect()),
+            Value::Number(_) if matches!(key, Some("seq" | "duration_ms")) => Value::String("<n>".into()),
+            Value::String(text) => {
+                if Uuid::parse_str(&text).is_ok_and(|id| id.get_version_num() == 7) {
+                    Value::String("<uuid>".into())
+                } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(&text) {
+                    let zone = if text.ends_with('Z') {
+                        "Z".to_owned()
+                    } else {
+                        time.offset().to_string()
+                    };
+                    Value::String(format!("<time {zone}>"))
+                } else {
+                    Value::String(text)
+                }
+            }
+            other => other,
+        }
+    }
+    walk(value, None)
+}
