@@ -173,3 +173,91 @@ pub fn temp_sqlite() -> String {
     let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
     format!("sqlite://{}", path.display())
 }
+
+/// A PgBouncer in transaction mode in front of the test PostgreSQL server, as Supabase's
+/// transaction pooler behaves: no session state, startup `options` ignored. Killed when
+/// dropped.
+pub struct PgBouncer {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl PgBouncer {
+    /// Starts Debian's `pgbouncer` (`apt-get install pgbouncer`; .ci/run installs it) on a free
+    /// port and waits until it accepts connections.
+    pub async fn start() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tf_test_pgbouncer_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // PgBouncer refuses to run as root; started as root it switches to `postgres`, which
+        // must read its files.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let port = free_port();
+        let ini = dir.join("pgbouncer.ini");
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nauth_type = trust\nauth_file = {dir}/users.txt\npool_mode = transaction\n\
+                 ignore_startup_parameters = extra_float_digits,options\nunix_socket_dir =\n\
+                 max_client_conn = 1000\ndefault_pool_size = 10\nlogfile = {dir}/pgbouncer.log\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n\"root\" \"\"\n").unwrap();
+        for file in ["pgbouncer.ini", "users.txt"] {
+            std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let mut command = Command::new("pgbouncer");
+        if root {
+            command.args(["-u", "postgres"]);
+        }
+        let child = command
+            .arg(&ini)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pgbouncer ({e}): install it with `apt-get install pgbouncer`"));
+        let bouncer = Self {
+            child,
+            port,
+            _dir: TempDir(dir),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "pgbouncer did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bouncer
+    }
+
+    /// `database_url` (a direct URL of the test server) through this pooler, marked so that
+    /// ticketflow knows it is one.
+    pub fn url_for(&self, database_url: &str) -> String {
+        let (_, database) = database_url.rsplit_once('/').expect("URL has a database part");
+        format!("postgres://postgres@127.0.0.1:{}/{database}?pgbouncer=true", self.port)
+    }
+}

@@ -201,6 +201,7 @@ impl ClaimStore for PgStore {
     async fn release(&self, fence: Fence, reason: &str, delay: Duration) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
         let released = sqlx::query(self.sql.claims.release.clone())
+            .persistent(self.db.persistent())
             .bind(fence.ticket_id)
             .bind(fence.epoch)
             .fetch_optional(&mut *tx)
@@ -215,6 +216,7 @@ impl ClaimStore for PgStore {
             released: reason.to_owned(),
         };
         sqlx::query(self.sql.claims.release_event.clone())
+            .persistent(self.db.persistent())
             .bind(Uuid::now_v7())
             .bind(fence.ticket_id)
             .bind(sqlx::types::Json(&payload))
@@ -222,6 +224,7 @@ impl ClaimStore for PgStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(self.sql.claims.enqueue.clone())
+            .persistent(self.db.persistent())
             .bind(fence.ticket_id)
             .bind(request_id.as_deref())
             .bind(delay.as_secs_f64())

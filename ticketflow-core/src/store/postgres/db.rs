@@ -3,7 +3,10 @@
 //!
 //! sqlx sends a statement in two exchanges (parse, then bind and execute), each ending in a
 //! sync. Outside a transaction a transaction pooler may hand the second to another server
-//! connection, which never saw the statement; inside one it keeps the same server.
+//! connection, which never saw the statement; inside one it keeps the same server. And a
+//! statement prepared by name stays on whichever server connection parsed it, where another
+//! client's statement of the same name then collides: behind a pooler every statement is
+//! unnamed (sqlx's `persistent(false)`).
 
 use sqlx::postgres::{PgArguments, PgPool, PgQueryResult, PgRow};
 use sqlx::query::Query;
@@ -29,12 +32,19 @@ impl Db {
         &self.pool
     }
 
+    /// Whether statements may be prepared by name and kept: not behind a pooler. Statements
+    /// run on a transaction of [`begin`](Self::begin) must be set to this.
+    pub(super) fn persistent(&self) -> bool {
+        !self.pooled
+    }
+
     /// A transaction for several statements.
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
 
     pub(super) async fn execute(&self, statement: Statement<'_>) -> Result<PgQueryResult, sqlx::Error> {
+        let statement = statement.persistent(self.persistent());
         if !self.pooled {
             return statement.execute(&self.pool).await;
         }
@@ -45,6 +55,7 @@ impl Db {
     }
 
     pub(super) async fn fetch_optional(&self, statement: Statement<'_>) -> Result<Option<PgRow>, sqlx::Error> {
+        let statement = statement.persistent(self.persistent());
         if !self.pooled {
             return statement.fetch_optional(&self.pool).await;
         }
@@ -55,6 +66,7 @@ impl Db {
     }
 
     pub(super) async fn fetch_one(&self, statement: Statement<'_>) -> Result<PgRow, sqlx::Error> {
+        let statement = statement.persistent(self.persistent());
         if !self.pooled {
             return statement.fetch_one(&self.pool).await;
         }
@@ -65,6 +77,7 @@ impl Db {
     }
 
     pub(super) async fn fetch_all(&self, statement: Statement<'_>) -> Result<Vec<PgRow>, sqlx::Error> {
+        let statement = statement.persistent(self.persistent());
         if !self.pooled {
             return statement.fetch_all(&self.pool).await;
         }
