@@ -1,4 +1,4 @@
-//! The HTTP operations: DESIGN.md's contract, over the library's store and processing.
+//! The HTTP operations (README's API table), over the library's store and processing.
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! One JSON error shape everywhere, with the status DESIGN.md's contract names.
+//! One JSON error shape everywhere, with the status the API's contract names (README's API
+//! table).
 
 use poem::http::StatusCode;
 use poem::{Error, IntoResponse, Response};

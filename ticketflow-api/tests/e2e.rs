@@ -235,6 +235,38 @@ async fn embedded_mode_serves_the_whole_lifecycle() {
     assert_eq!(docs.status().as_u16(), 200);
     assert!(docs.text().await.unwrap().to_lowercase().contains("swagger"));
 
+    // What only the HTTP server sees: a declared body over the limit is refused before it is
+    // read (and the connection closed), huge headers are ignored or refused, never a 5xx.
+    let too_large = client
+        .post(format!("{base}/tickets"))
+        .header("content-type", "application/json")
+        .body(vec![b'{'; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status().as_u16(), 413);
+    assert_eq!(too_large.json::<Value>().await.unwrap()["error"], "payload_too_large");
+    for size in [200_000, 2_000_000] {
+        let huge = client
+            .get(format!("{base}/tickets"))
+            .header("x-padding", "p".repeat(size))
+            .send()
+            .await;
+        if let Ok(response) = huge {
+            assert!(!response.status().is_server_error(), "{size}: {}", response.status());
+        }
+    }
+    assert_eq!(
+        client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
     assert!(api.terminate().success(), "SIGTERM shuts the API down cleanly");
 }
 

@@ -1,12 +1,14 @@
-//! API keys, rate limiting, CORS, and secrets kept out of logs, errors, /health and /metrics —
-//! against the real binary.
+//! API keys, rate limiting and CORS, in-process; secrets kept out of logs, errors, /health
+//! and /metrics, against the real binary (what it prints is what is tested).
 
 mod support;
 
 use std::path::Path;
 
+use poem::http::Method;
 use serde_json::{Value, json};
-use support::{client, free_port, spawn_api, spawn_logging, temp_sqlite};
+use support::app::TestApp;
+use support::{client, free_port, spawn_logging, temp_sqlite};
 use ticketflow_core::testing::{FakeLlm, Reply};
 
 fn api_binary() -> &'static Path {
@@ -19,55 +21,29 @@ fn ticket(subject: &str) -> Value {
 
 #[tokio::test]
 async fn api_keys_guard_the_ticket_routes_only() {
-    let api = spawn_api(&[("DATABASE_URL", temp_sqlite()), ("API_KEYS", "key-one, key-two".into())]).await;
-    let c = client();
-    let base = &api.base;
-    let post = |auth: Option<&str>| {
-        let request = c.post(format!("{base}/tickets")).json(&ticket("keys"));
-        match auth {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+    let api = TestApp::start(&[("API_KEYS", "key-one, key-two")]).await;
+    let post = |auth: Option<&'static str>| {
+        let header = auth.map(|token| format!("Bearer {token}"));
+        let api = &api;
+        async move {
+            let headers: Vec<(&str, &str)> = header.iter().map(|h| ("authorization", h.as_str())).collect();
+            api.post_json("/tickets", &ticket("keys"), &headers).await
         }
     };
-    let missing = post(None).send().await.unwrap();
-    assert_eq!(missing.status().as_u16(), 401);
-    let body: Value = missing.json().await.unwrap();
-    assert_eq!(body["error"], "unauthorized");
-    assert_eq!(
-        post(Some("key-on")).send().await.unwrap().status().as_u16(),
-        401,
-        "a prefix is not a key"
-    );
-    assert_eq!(post(Some("key-two")).send().await.unwrap().status().as_u16(), 201);
-    assert_eq!(
-        c.get(format!("{base}/tickets")).send().await.unwrap().status().as_u16(),
-        401
-    );
-    assert_eq!(
-        c.get(format!("{base}/tickets"))
-            .bearer_auth("key-one")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    let missing = post(None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.json["error"], "unauthorized");
+    assert_eq!(post(Some("key-on")).await.status, 401, "a prefix is not a key");
+    assert_eq!(post(Some("key-two")).await.status, 201);
+    assert_eq!(api.get("/tickets").await.status, 401);
+    let listed = api
+        .request(Method::GET, "/tickets", &[("authorization", "Bearer key-one")], None)
+        .await;
+    assert_eq!(listed.status, 200);
     for open in ["/health", "/metrics", "/docs", "/openapi.json"] {
-        assert_eq!(
-            c.get(format!("{base}{open}")).send().await.unwrap().status().as_u16(),
-            200,
-            "{open} stays open"
-        );
+        assert_eq!(api.get(open).await.status, 200, "{open} stays open");
     }
-    let spec: Value = c
-        .get(format!("{base}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = api.get("/openapi.json").await.json;
     let schemes = spec["components"]["securitySchemes"]
         .as_object()
         .expect("security schemes declared");
@@ -83,77 +59,62 @@ async fn api_keys_guard_the_ticket_routes_only() {
         spec["paths"]["/health"]["get"]["security"].is_null(),
         "health needs none"
     );
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn ticket_creation_is_rate_limited_per_client() {
-    let api = spawn_api(&[
-        ("DATABASE_URL", temp_sqlite()),
-        ("RATE_LIMIT_PER_MINUTE", "2".into()),
-        ("API_KEYS", "alice,bob".into()),
-    ])
-    .await;
-    let c = client();
+    let api = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "2"), ("API_KEYS", "alice,bob")]).await;
     let create = |key: &'static str, subject: &'static str| {
-        c.post(format!("{}/tickets", api.base))
-            .bearer_auth(key)
-            .json(&ticket(subject))
-            .send()
+        let api = &api;
+        async move {
+            let auth = format!("Bearer {key}");
+            api.post_json("/tickets", &ticket(subject), &[("authorization", auth.as_str())])
+                .await
+        }
     };
-    assert_eq!(create("alice", "a1").await.unwrap().status().as_u16(), 201);
-    assert_eq!(create("alice", "a2").await.unwrap().status().as_u16(), 201);
-    let limited = create("alice", "a3").await.unwrap();
-    assert_eq!(limited.status().as_u16(), 429);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(create("alice", "a1").await.status, 201);
+    assert_eq!(create("alice", "a2").await.status, 201);
+    let limited = create("alice", "a3").await;
+    assert_eq!(limited.status, 429);
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
-    assert_eq!(limited.json::<Value>().await.unwrap()["error"], "rate_limited");
-    assert_eq!(
-        create("bob", "b1").await.unwrap().status().as_u16(),
-        201,
-        "another key has its own budget"
-    );
-    assert_eq!(
-        c.get(format!("{}/tickets", api.base))
-            .bearer_auth("alice")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200,
-        "only creation is limited"
-    );
+    assert_eq!(limited.json["error"], "rate_limited");
+    assert_eq!(create("bob", "b1").await.status, 201, "another key has its own budget");
+    let listed = api
+        .request(Method::GET, "/tickets", &[("authorization", "Bearer alice")], None)
+        .await;
+    assert_eq!(listed.status, 200, "only creation is limited");
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
-    let api = spawn_api(&[
-        ("DATABASE_URL", temp_sqlite()),
-        ("CORS_ORIGINS", "https://app.example".into()),
-    ])
-    .await;
-    let c = client();
+    let api = TestApp::start(&[("CORS_ORIGINS", "https://app.example")]).await;
     let preflight = |origin: &'static str| {
-        c.request(reqwest::Method::OPTIONS, format!("{}/tickets", api.base))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
-            .send()
+        let api = &api;
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ];
+            api.request(Method::OPTIONS, "/tickets", &headers, None).await
+        }
     };
-    let allowed = preflight("https://app.example").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
-    let denied = preflight("https://evil.example").await.unwrap();
-    assert!(denied.headers().get("access-control-allow-origin").is_none());
+    let allowed = preflight("https://app.example").await;
+    assert_eq!(allowed.headers["access-control-allow-origin"], "https://app.example");
+    let denied = preflight("https://evil.example").await;
+    assert!(denied.headers.get("access-control-allow-origin").is_none());
     // Error responses carry the CORS headers too, or a browser could not read them.
-    let missing = c
-        .get(format!("{}/tickets/{}", api.base, uuid::Uuid::new_v4()))
-        .header("origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status().as_u16(), 404);
-    assert_eq!(missing.headers()["access-control-allow-origin"], "https://app.example");
-    assert!(missing.headers().contains_key("x-request-id"));
+    let path = format!("/tickets/{}", uuid::Uuid::new_v4());
+    let missing = api
+        .request(Method::GET, &path, &[("origin", "https://app.example")], None)
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.headers["access-control-allow-origin"], "https://app.example");
+    assert!(missing.headers.contains_key("x-request-id"));
+    api.stop().await;
 }
 
 #[tokio::test]

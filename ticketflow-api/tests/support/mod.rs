@@ -1,26 +1,16 @@
-//! Test databases for the API's tests.
+//! The API's test helpers: the binaries spawned and waited for, a PgBouncer, and (in `app`)
+//! the API in-process. Test databases come from `ticketflow_core::testing::database`.
 #![allow(dead_code)]
+
+pub mod app;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sqlx::Connection;
-
 /// Creates a PostgreSQL database of the test's own and returns its URL.
 pub async fn fresh_postgres() -> String {
-    let admin =
-        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin} ({e}); start it (see .ci/run)"));
-    let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("URL has a database part");
-    format!("{base}/{name}")
+    ticketflow_core::testing::database::fresh_postgres_url().await
 }
 
 /// A spawned binary, killed when dropped.
@@ -170,8 +160,7 @@ pub async fn wait_for_status(client: &reqwest::Client, base: &str, id: &str, wan
 }
 
 pub fn temp_sqlite() -> String {
-    let path = std::env::temp_dir().join(format!("tf_test_{}.db", uuid::Uuid::new_v4().simple()));
-    format!("sqlite://{}", path.display())
+    ticketflow_core::testing::database::fresh_sqlite_url()
 }
 
 /// A PgBouncer in transaction mode in front of the test PostgreSQL server, as Supabase's

@@ -2,7 +2,7 @@
 //!
 //! async-openai's default executor retries 429s by itself; replacing it with this service keeps
 //! exactly one retry layer, the one here, which sees status codes and `Retry-After` headers
-//! (the client's error type no longer carries headers).
+//! (the client's error type does not carry headers).
 
 use std::time::Duration;
 

@@ -35,8 +35,7 @@ pub(crate) fn normalize(text: &str) -> String {
 }
 
 /// A phrase list compiled into one automaton: a text is scanned once for all the phrases,
-/// where searching phrase by phrase set up a substring searcher per phrase and text (that
-/// was a tenth of the worker's CPU in the durable benchmark).
+/// instead of setting up a substring searcher per phrase and text.
 ///
 /// Phrases match as prefixes of words ("refund" matches "refunds" and "refunded"); a phrase
 /// ending in a space must match whole words. Texts are [`normalize`]d first.

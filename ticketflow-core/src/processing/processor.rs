@@ -1,6 +1,8 @@
 //! One ticket, start to finish: claim it with a lease, run the workflow with the store's
 //! fenced checkpointer (resuming after the last committed step), then complete it, schedule a
-//! retry, or fail it — exactly as DESIGN.md's "Failures" says.
+//! retry, or fail it: an engine's transient failure is retried later within the retry budget,
+//! a permanent one or an exhausted budget fails the ticket, and a database outage is never
+//! charged to it.
 
 use std::sync::Arc;
 use std::time::Duration;
