@@ -1,1 +1,5 @@
-//! Runnable examples live beside this file; see Cargo.toml.
+//! The examples' shared code: a reference server of ticketflow's commerce contract
+//! ([`commerce::CommerceServer`]), which `commerce_server` runs and the tests use. The runnable
+//! examples live beside this file; see Cargo.toml.
+
+pub mod commerce;

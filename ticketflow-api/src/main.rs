@@ -28,6 +28,8 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Load the demo customers, products and orders (idempotent) and exit.
+    DemoData,
 }
 
 #[tokio::main]
@@ -38,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let tracer = telemetry::init_logging(&settings.logging("ticketflow-api"))?;
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(&settings).await,
+        Command::DemoData => demo_data(&settings).await,
         Command::Serve => serve(settings).await,
     };
     if let Some(tracer) = tracer {
@@ -52,12 +55,46 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn demo_data(settings: &Settings) -> anyhow::Result<()> {
+    let store = settings.open_store(Some(DEFAULT_DATABASE_URL)).await?;
+    let loaded = store
+        .load_demo_data(chrono::Utc::now())
+        .await
+        .context("cannot load the demo data")?;
+    println!(
+        "demo data: {} customers, {} products, {} orders added ({} were already there)",
+        loaded.customers,
+        loaded.products,
+        loaded.orders,
+        if loaded == Default::default() {
+            "all"
+        } else {
+            "the rest"
+        }
+    );
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = telemetry::install_metrics()?;
     let store = settings.open_store(Some(DEFAULT_DATABASE_URL)).await?;
     let (queue, processor): (Arc<dyn Queue>, _) = match settings.rabbit_options() {
         Some(options) => (Arc::new(RabbitQueue::new(options)), None),
         None => {
+            // The embedded default comes with the demo records, so that the seed's demo
+            // tickets work at once.
+            if settings.demo_data && store.has_no_customers().await.context("cannot read the customers")? {
+                let loaded = store
+                    .load_demo_data(chrono::Utc::now())
+                    .await
+                    .context("cannot load the demo data")?;
+                tracing::info!(
+                    customers = loaded.customers,
+                    products = loaded.products,
+                    orders = loaded.orders,
+                    "empty database: demo data loaded (DEMO_DATA=false turns this off)"
+                );
+            }
             let workflow = settings.workflow(Some(store.clone()))?;
             let processor = Processor::new(store.clone(), workflow, settings.processor_config());
             (Arc::new(InProcessQueue::new()), Some(processor))

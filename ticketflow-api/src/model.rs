@@ -86,6 +86,8 @@ pub enum Status {
     FailedPermanent,
     /// Paused for a human decision.
     AwaitingApproval,
+    /// Handed to a person; no automatic reply.
+    Escalated,
 }
 
 impl From<TicketStatus> for Status {
@@ -96,6 +98,7 @@ impl From<TicketStatus> for Status {
             TicketStatus::Completed => Status::Completed,
             TicketStatus::FailedPermanent => Status::FailedPermanent,
             TicketStatus::AwaitingApproval => Status::AwaitingApproval,
+            TicketStatus::Escalated => Status::Escalated,
         }
     }
 }
@@ -108,6 +111,7 @@ impl From<Status> for TicketStatus {
             Status::Completed => TicketStatus::Completed,
             Status::FailedPermanent => TicketStatus::FailedPermanent,
             Status::AwaitingApproval => TicketStatus::AwaitingApproval,
+            Status::Escalated => TicketStatus::Escalated,
         }
     }
 }

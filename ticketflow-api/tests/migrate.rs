@@ -1,5 +1,6 @@
 //! `ticketflow-api migrate` applies both migration sets to empty databases, and a second run
-//! is a no-op.
+//! is a no-op; `ticketflow-api demo-data` loads the demo records once, on both; the embedded
+//! default loads them into an empty database by itself, and distributed mode never does.
 
 use std::process::Command;
 
@@ -10,6 +11,14 @@ mod support;
 fn migrate(database_url: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ticketflow-api"))
         .arg("migrate")
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("run ticketflow-api")
+}
+
+fn demo_data(database_url: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ticketflow-api"))
+        .arg("demo-data")
         .env("DATABASE_URL", database_url)
         .output()
         .expect("run ticketflow-api")
@@ -41,9 +50,18 @@ async fn migrates_an_empty_postgres_database() {
         tables,
         [
             "_sqlx_migrations",
+            "bug_reports",
+            "customers",
+            "escalations",
+            "order_items",
+            "orders",
             "outbox",
+            "password_resets",
+            "products",
+            "refunds",
             "ticket_events",
             "tickets",
+            "tool_calls",
             "workflow_checkpoints"
         ]
     );
@@ -63,7 +81,7 @@ async fn migrates_an_empty_postgres_database() {
     .fetch_one(&mut db)
     .await
     .unwrap();
-    assert_eq!(rls, 4, "row-level security is on for every ticketflow table");
+    assert_eq!(rls, 13, "row-level security is on for every ticketflow table");
 }
 
 #[test]
@@ -81,4 +99,62 @@ fn a_bad_database_url_fails_with_one_clear_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+async fn demo_data_loads_once(url: &str) {
+    let first = demo_data(url);
+    assert_ok(&first);
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(said.contains("5 customers, 10 products, 6 orders"), "{said}");
+    let second = demo_data(url);
+    assert_ok(&second);
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        said.contains("0 customers, 0 products, 0 orders"),
+        "twice is once: {said}"
+    );
+    let store = ticketflow_core::store::connect(url, &Default::default()).await.unwrap();
+    let order = store.order("ord_12345").await.unwrap().expect("the demo order");
+    assert_eq!(order.customer_id, "cust_john_doe");
+    assert_eq!(store.customer_orders("cust_john_doe", 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn demo_data_loads_once_on_postgres() {
+    demo_data_loads_once(&support::fresh_postgres().await).await;
+}
+
+#[tokio::test]
+async fn demo_data_loads_once_on_sqlite() {
+    demo_data_loads_once(&support::temp_sqlite()).await;
+}
+
+#[tokio::test]
+async fn the_embedded_default_loads_the_demo_data_into_an_empty_database_and_distributed_mode_does_not() {
+    let customers = |url: String| async move {
+        let store = ticketflow_core::store::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        store.customer("cust_jane_smith").await.unwrap().is_some()
+    };
+    let embedded = support::temp_sqlite();
+    let api = support::spawn_api(&[("DATABASE_URL", embedded.clone())]).await;
+    assert!(api.terminate().success());
+    assert!(customers(embedded).await, "loaded at start-up");
+    let turned_off = support::temp_sqlite();
+    let api = support::spawn_api(&[("DATABASE_URL", turned_off.clone()), ("DEMO_DATA", "false".into())]).await;
+    assert!(api.terminate().success());
+    assert!(!customers(turned_off).await, "DEMO_DATA=false");
+    let distributed = support::fresh_postgres().await;
+    let api = support::spawn_api(&[
+        ("DATABASE_URL", distributed.clone()),
+        ("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        ("QUEUE_NAME", format!("tf_test_{}", uuid::Uuid::new_v4().simple())),
+    ])
+    .await;
+    assert!(api.terminate().success());
+    assert!(
+        !customers(distributed).await,
+        "distributed mode never loads them by itself"
+    );
 }

@@ -31,17 +31,21 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod commerce;
+pub mod demo;
 mod engine;
 pub mod health;
 mod history;
 mod kb;
 #[cfg(feature = "openai")]
 pub mod llm;
+pub mod money;
 mod offline;
 pub mod policy;
 pub mod processing;
 pub mod queue;
 mod result;
+pub mod schema;
 #[cfg(feature = "settings")]
 pub mod settings;
 mod state;
@@ -51,6 +55,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod ticket;
+pub mod tools;
 pub mod tracing_context;
 mod workflow;
 

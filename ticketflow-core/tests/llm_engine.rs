@@ -66,10 +66,10 @@ async fn requests_ask_for_strict_structured_output() {
 async fn a_schema_that_breaks_strict_rules_is_rejected_like_the_real_service() {
     // The stand-in applies the real service's rule; the engine's own schemas pass it (above),
     // and a schema without additionalProperties=false does not.
-    let mut loose = ticketflow_core::llm::schema::strict_schema::<ticketflow_core::llm::ExtractOutput>();
-    assert!(ticketflow_core::llm::schema::strict_violations(&loose).is_empty());
+    let mut loose = ticketflow_core::schema::strict_schema::<ticketflow_core::llm::ExtractOutput>();
+    assert!(ticketflow_core::schema::strict_violations(&loose).is_empty());
     loose.as_object_mut().unwrap().remove("additionalProperties");
-    assert!(!ticketflow_core::llm::schema::strict_violations(&loose).is_empty());
+    assert!(!ticketflow_core::schema::strict_violations(&loose).is_empty());
 }
 
 #[tokio::test]

@@ -16,8 +16,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{LlmConfig, prompts, schema, transport};
+use super::{LlmConfig, prompts, transport};
 use crate::engine::{Engine, EngineError, Opinion, Produced};
+use crate::schema;
 use crate::{Category, Classification, Draft, EngineUse, Entities, OfflineEngine, TicketState, TokenUsage, Urgency};
 
 /// What the classify step asks the model for.

@@ -4,7 +4,6 @@
 mod config;
 mod engine;
 mod prompts;
-pub mod schema;
 mod transport;
 
 pub use config::LlmConfig;

@@ -1,7 +1,7 @@
 //! Order ids, found by form and by context, never invented.
 //!
 //! Three kinds of evidence, strongest first:
-//! 1. the form `ORD-12345` anywhere;
+//! 1. the form `ORD-12345` (or `ord_12345`, `ORD12345`) anywhere;
 //! 2. a token with at least three digits shortly after a word for "order" (in English, Spanish,
 //!    Portuguese, French, German or Italian), with nothing but filler words between
 //!    (`order #12345`, `Order No: 70042`, `commande n° 77120`, `Bestell-Nr. 53318`);
@@ -18,7 +18,7 @@ use regex::Regex;
 
 static ORD_FORM: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
-    Regex::new(r"(?i)\bORD-?\d{3,}\b").expect("valid regex")
+    Regex::new(r"(?i)\bORD[-_]?\d{3,}\b").expect("valid regex")
 });
 static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
@@ -159,6 +159,8 @@ mod tests {
         for (text, id) in [
             ("I was charged twice, #12345", "12345"),
             ("Order ORD-55812 is missing", "ORD-55812"),
+            ("Hi, my order ord_12345 has not arrived yet.", "ord_12345"),
+            ("ORD12345 please", "ORD12345"),
             ("about order 100234 please", "100234"),
             ("my order A7731 never came", "A7731"),
             ("Order BX-4410. Why?", "BX-4410"),

@@ -119,10 +119,13 @@ mod tests {
         assert_eq!(kind("queue_type"), Some(Kind::Text));
         assert_eq!(kind("log_format"), Some(Kind::Text));
         assert_eq!(kind("checkpoint_retention"), Some(Kind::Integer));
+        assert_eq!(kind("auto_approve_refund_below"), Some(Kind::Number));
+        assert_eq!(kind("approval_required"), Some(Kind::List));
+        assert_eq!(kind("demo_data"), Some(Kind::Boolean));
         assert!(find("no_such_setting").is_none());
         for setting in catalog() {
             assert!(!setting.doc.is_empty(), "{} has no documentation", setting.env);
         }
-        assert_eq!(catalog().len(), 29);
+        assert_eq!(catalog().len(), 38);
     }
 }

@@ -253,6 +253,10 @@ mod tests {
             | "rate_limit_per_minute"
             | "checkpoint_retention" => "7",
             "rust_log" => "debug",
+            "demo_data" => "false",
+            "approval_required" => "lookup_product,check_order_status",
+            "auto_approve_refund_below" => "25.5",
+            "github_repo" => "owner/name",
             "database_schema" => "tf_other",
             _ => "custom",
         };
@@ -263,16 +267,26 @@ mod tests {
                 _ => text.to_owned(),
             };
             let from_file = file(&format!("{} = {toml_value}\n", setting.env));
+            // A GitHub token and repository go together: each is given its partner.
+            let partner = match setting.key.as_str() {
+                "github_token" => pairs([("GITHUB_REPO", "owner/name")]),
+                "github_repo" => pairs([("GITHUB_TOKEN", "token")]),
+                _ => Vec::new(),
+            };
+            let mut env = partner.clone();
+            env.push((setting.env.clone(), text.to_owned()));
             let sources = [
                 Sources {
                     file: Some(from_file.clone()),
+                    env: partner.clone(),
                     ..Sources::default()
                 },
                 Sources {
-                    env: vec![(setting.env.clone(), text.to_owned())],
+                    env,
                     ..Sources::default()
                 },
                 Sources {
+                    env: partner.clone(),
                     flags: vec![(setting.key.clone(), text.to_owned())],
                     ..Sources::default()
                 },

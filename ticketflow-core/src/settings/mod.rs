@@ -40,10 +40,14 @@ pub use load::{SettingsError, Sources};
 pub use open::StartError;
 pub use seconds::{Seconds, SecondsError};
 
+use crate::commerce::{Commerce, StoreCommerce};
+use crate::money::Money;
 use crate::processing::{BackgroundOptions, ProcessorConfig, default_worker_id};
 use crate::queue::QueueType;
+use crate::store::Store;
 use crate::store::StoreOptions;
 use crate::telemetry::{LogFormat, LoggingOptions};
+use crate::tools::{ApprovalRules, ToolEnv, Tools};
 use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, Workflow};
 
 /// Every setting of both binaries. Field names are the settings' names in lower case; the
@@ -114,6 +118,29 @@ pub struct Settings {
     pub llm_timeout_seconds: Seconds,
     /// A directory of knowledge-base Markdown articles (unset: the bundled ones).
     pub kb_dir: Option<PathBuf>,
+    /// Embedded mode: load the demo customers, products and orders into an empty database at
+    /// start-up (distributed mode never does by itself: run `ticketflow-api demo-data`).
+    pub demo_data: bool,
+    /// A company's own order service (README's commerce contract); unset: the store's own
+    /// customers, products and orders.
+    pub commerce_api_url: Option<String>,
+    /// A bearer token for COMMERCE_API_URL.
+    #[schemars(with = "Option<String>")]
+    pub commerce_api_token: Option<SecretString>,
+    /// A GitHub token that may open issues in GITHUB_REPO (unset: bug reports stay local).
+    #[schemars(with = "Option<String>")]
+    pub github_token: Option<SecretString>,
+    /// The repository bug reports go to, owner/name.
+    pub github_repo: Option<String>,
+    /// GitHub's API (a GitHub Enterprise server's, say).
+    pub github_api_url: String,
+    /// Comma-separated tools whose calls always wait for a person (process_refund always
+    /// does, unless under AUTO_APPROVE_REFUND_BELOW).
+    pub approval_required: Vec<String>,
+    /// Refunds below this many dollars run without a person's approval (0: every refund waits).
+    pub auto_approve_refund_below: Money,
+    /// The company's password reset page; reset e-mails link to it with ?token=….
+    pub password_reset_url: String,
     /// An OTLP/HTTP collector for traces, such as http://localhost:4318 (unset: no export).
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// The log filter (tracing directives, such as info or ticketflow_core=debug).
@@ -151,6 +178,15 @@ impl Default for Settings {
             openai_model: "gpt-4o-mini".into(),
             llm_timeout_seconds: Seconds::from_secs(30),
             kb_dir: None,
+            demo_data: true,
+            commerce_api_url: None,
+            commerce_api_token: None,
+            github_token: None,
+            github_repo: None,
+            github_api_url: "https://api.github.com".into(),
+            approval_required: Vec::new(),
+            auto_approve_refund_below: Money::ZERO,
+            password_reset_url: "https://example.invalid/reset-password".into(),
             otel_exporter_otlp_endpoint: None,
             rust_log: "info".into(),
             log_format: LogFormat::Json,
@@ -186,6 +222,19 @@ impl Settings {
         }
         if self.queue_name.trim().is_empty() {
             return invalid("QUEUE_NAME", "must not be empty");
+        }
+        if let Some(unknown) = self
+            .approval_required
+            .iter()
+            .find(|tool| !crate::tools::TOOL_NAMES.contains(&tool.as_str()))
+        {
+            return invalid("APPROVAL_REQUIRED", &format!("`{unknown}` is not a tool"));
+        }
+        if self.auto_approve_refund_below < Money::ZERO {
+            return invalid("AUTO_APPROVE_REFUND_BELOW", "must not be negative");
+        }
+        if self.github_token.is_some() != self.github_repo.is_some() {
+            return invalid("GITHUB_REPO", "GITHUB_TOKEN and GITHUB_REPO go together");
         }
         Ok(())
     }
@@ -284,6 +333,45 @@ impl Settings {
     pub fn workflow(&self, history: Option<Arc<dyn HistorySource>>) -> Result<Workflow, StartError> {
         let kb = self.knowledge_base().map_err(StartError::KnowledgeBase)?;
         Ok(Workflow::new(self.engine()?, Arc::new(kb), history))
+    }
+
+    /// The tools over `store` and `kb`: support data from `COMMERCE_API_URL` or the store's
+    /// tables, bug reports to GitHub when configured, the approval rules.
+    pub fn tools(&self, store: Arc<dyn Store>, kb: Arc<KnowledgeBase>) -> Result<Tools, StartError> {
+        let commerce: Arc<dyn Commerce> = match &self.commerce_api_url {
+            #[cfg(feature = "http")]
+            Some(url) => Arc::new(
+                crate::commerce::HttpCommerce::new(
+                    url,
+                    self.commerce_api_token.clone(),
+                    std::time::Duration::from_secs(10),
+                )
+                .map_err(|e| StartError::Tools(format!("COMMERCE_API_URL: {e}")))?,
+            ),
+            #[cfg(not(feature = "http"))]
+            Some(_) => return Err(StartError::Tools("COMMERCE_API_URL needs the `http` feature".into())),
+            None => Arc::new(StoreCommerce::new(store.clone())),
+        };
+        #[cfg(feature = "http")]
+        let github = match (&self.github_token, &self.github_repo) {
+            (Some(token), Some(repo)) => Some(
+                crate::tools::GitHub::new(&self.github_api_url, repo, token.clone())
+                    .map_err(|e| StartError::Tools(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        Ok(Tools::new(ToolEnv {
+            store,
+            commerce,
+            kb,
+            #[cfg(feature = "http")]
+            github,
+            rules: ApprovalRules {
+                required: self.approval_required.iter().cloned().collect(),
+                auto_approve_refund_below: self.auto_approve_refund_below,
+            },
+            reset_url: self.password_reset_url.clone(),
+        }))
     }
 
     /// RabbitMQ's options, when `RABBITMQ_URL` is set.

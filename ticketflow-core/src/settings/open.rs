@@ -35,6 +35,9 @@ pub enum StartError {
     /// The knowledge base could not be loaded.
     #[error("cannot load the knowledge base (KB_DIR): {0}")]
     KnowledgeBase(#[source] KbError),
+    /// The tools could not be set up (`COMMERCE_API_URL`, `GITHUB_*`).
+    #[error("cannot set up the tools: {0}")]
+    Tools(String),
     /// The engine could not be built.
     #[error("cannot start the LLM engine (OPENAI_*): {0}")]
     Engine(String),

@@ -28,6 +28,12 @@ pub enum StoreError {
         /// What did not match.
         message: String,
     },
+    /// The run no longer holds the ticket's lease (it was taken over): its writes are refused.
+    #[error("write fenced off: {0}")]
+    Fenced(String),
+    /// No tool call with this id.
+    #[error("tool call {0} not found")]
+    UnknownCall(Uuid),
     /// The idempotency key was used before for a ticket with other content.
     #[error("idempotency key already used for a different ticket {0}")]
     IdempotencyConflict(Uuid),

@@ -1,12 +1,15 @@
 //! Persistence, one trait per aggregate — [`TicketStore`] (tickets and their events),
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
-//! [`CheckpointStore`] (workflow checkpoints) — gathered by [`Store`], with a PostgreSQL
+//! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
+//! orders), [`ToolStore`] (the tool-call journal and the calls' effects) — gathered by
+//! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
 //! pass one conformance suite (`testing::store`, feature `testing`).
 
 mod checkpoints;
 mod claims;
+mod commerce;
 mod error;
 mod events;
 mod identity;
@@ -16,6 +19,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod tickets;
+mod tool_calls;
 
 use std::sync::Arc;
 
@@ -23,6 +27,7 @@ use async_trait::async_trait;
 
 pub use checkpoints::CheckpointStore;
 pub use claims::{ClaimStore, Fence};
+pub use commerce::{CommerceStore, DemoLoaded};
 pub use error::{BackendError, StoreError};
 pub use events::{
     Claimed, Created, EventType, Failed, Interrupted, ManualRetry, Moved, NewEvent, Payload, Released, RetryScheduled,
@@ -37,13 +42,19 @@ pub use sqlite::SqliteStore;
 pub use tickets::{
     LIMITS, ListQuery, NewTicket, Ticket, TicketPage, TicketStatus, TicketStore, Transition, UnknownStatus,
 };
+pub use tool_calls::{
+    Applied, BugReport, CallEffects, CallStatus, Effect, Escalation, NewToolCall, PasswordReset, Render, Settlement,
+    ToolCall, ToolStore, UnknownCallStatus, effect_id,
+};
 
 use crate::HistorySource;
 
 /// Everything the API, the processor and the workflow need from the database: every
 /// aggregate's trait, plus migrations and a health check.
 #[async_trait]
-pub trait Store: TicketStore + ClaimStore + OutboxStore + CheckpointStore + HistorySource {
+pub trait Store:
+    TicketStore + ClaimStore + OutboxStore + CheckpointStore + CommerceStore + ToolStore + HistorySource
+{
     /// Applies the migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -13,7 +13,7 @@ use super::StoreError;
 use super::events::{Moved, NewEvent, TicketEvent};
 
 /// Where a ticket is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     /// Waiting for a worker.
@@ -26,16 +26,19 @@ pub enum TicketStatus {
     FailedPermanent,
     /// Paused for a human decision.
     AwaitingApproval,
+    /// Handed to a person; no automatic reply is sent, and a staff reply completes it.
+    Escalated,
 }
 
 impl TicketStatus {
     /// Every status.
-    pub const ALL: [TicketStatus; 5] = [
+    pub const ALL: [TicketStatus; 6] = [
         TicketStatus::Pending,
         TicketStatus::Processing,
         TicketStatus::Completed,
         TicketStatus::FailedPermanent,
         TicketStatus::AwaitingApproval,
+        TicketStatus::Escalated,
     ];
 
     /// The name stored in the database and shown by the API.
@@ -46,12 +49,17 @@ impl TicketStatus {
             TicketStatus::Completed => "completed",
             TicketStatus::FailedPermanent => "failed_permanent",
             TicketStatus::AwaitingApproval => "awaiting_approval",
+            TicketStatus::Escalated => "escalated",
         }
     }
 
-    /// True for statuses a ticket leaves only by an explicit retry.
+    /// True for statuses no run moves on from by itself: a ticket leaves them only by a
+    /// person's action (a retry, a reply) or a new message.
     pub fn is_final(self) -> bool {
-        matches!(self, TicketStatus::Completed | TicketStatus::FailedPermanent)
+        matches!(
+            self,
+            TicketStatus::Completed | TicketStatus::FailedPermanent | TicketStatus::Escalated
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use poem::web::{Data, Json};
 use poem::{EndpointExt, Response, Route, Server, handler, http::HeaderMap, http::StatusCode, post};
 use serde_json::{Value, json};
 
-use crate::llm::schema::strict_violations;
+use crate::schema::strict_violations;
 
 /// One scripted answer.
 #[derive(Debug, Clone)]

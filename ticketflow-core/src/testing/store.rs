@@ -23,9 +23,12 @@ use serde_json::{Value, json};
 use ticketflow_graph::{CheckpointError, Checkpointer};
 use uuid::Uuid;
 
+use crate::commerce::{OrderStatus, ProductQuery};
+use crate::money::Money;
 use crate::store::{
-    Claimed, Created, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry, Moved, NewEvent, NewTicket,
-    Released, RetryScheduled, StepCompleted, Store, StoreError, Ticket, TicketEvent, TicketStatus, Transition,
+    Applied, CallStatus, Claimed, Created, Effect, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry,
+    Moved, NewEvent, NewTicket, NewToolCall, Released, RetryScheduled, Settlement, StepCompleted, Store, StoreError,
+    Ticket, TicketEvent, TicketStatus, ToolCall, Transition,
 };
 use crate::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
 
@@ -73,6 +76,13 @@ checks!(
     retry_transitions_charge_and_reset_the_budget,
     every_event_the_store_writes_has_its_typed_payload,
     the_health_check_reads_the_tables,
+    demo_data_loads_once_and_reads_back,
+    products_are_found_by_id_or_by_a_literal_piece_of_the_name,
+    tool_calls_are_journaled_once_and_decided_once,
+    a_call_settles_once_with_its_effect_however_many_ask,
+    refunds_are_capped_by_what_is_still_refundable,
+    settlements_are_fenced_by_the_lease,
+    every_effect_is_recorded_with_its_call,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -1078,4 +1088,345 @@ fn normalize(value: Value) -> Value {
         }
     }
     walk(value, None)
+}
+
+/// A refund of `amount` cents of `order`, proposed for `ticket` and approved, ready to settle.
+async fn approved_refund(store: &dyn Store, ticket: Uuid, key: &str) -> ToolCall {
+    let (call, created) = store
+        .journal_call(NewToolCall {
+            ticket_id: ticket,
+            call_id: ToolCall::id_for(ticket, key),
+            tool: "process_refund".into(),
+            args: json!({ "order_id": "ord_12345", "amount": 10.0, "reason": "late" }),
+            status: CallStatus::AwaitingApproval,
+            result: None,
+            llm_call_id: Some("call_abc".into()),
+        })
+        .await
+        .unwrap();
+    assert!(created);
+    store.decide_call(call.call_id, true, None).await.unwrap()
+}
+
+/// A refund effect.
+fn refund_of(cents: i64) -> Effect {
+    Effect::Refund {
+        order_id: "ORD_12345".into(),
+        amount: Money::from_cents(cents),
+        reason: "late".into(),
+        remote: None,
+    }
+}
+
+/// The settlement the journal records for what a refund did.
+fn refund_settlement(applied: &Applied) -> Settlement {
+    match applied {
+        Applied::Refunded { refund, .. } => Settlement {
+            status: CallStatus::Executed,
+            result: json!({ "refund_id": refund.id, "amount": refund.amount }),
+        },
+        other => Settlement {
+            status: CallStatus::Failed,
+            result: json!({ "error": format!("{other:?}") }),
+        },
+    }
+}
+
+/// The demo records load once (a second load adds nothing) and read back: customers by id or
+/// e-mail in any case, orders newest first with their items, money exact.
+pub async fn demo_data_loads_once_and_reads_back(store: Arc<dyn Store>) {
+    assert!(store.has_no_customers().await.unwrap());
+    let now = chrono::Utc::now();
+    let first = store.load_demo_data(now).await.unwrap();
+    assert_eq!((first.customers, first.products, first.orders), (5, 10, 6));
+    let again = store.load_demo_data(now).await.unwrap();
+    assert_eq!(again, crate::store::DemoLoaded::default(), "twice is the same as once");
+    assert!(!store.has_no_customers().await.unwrap());
+    let john = store.customer("CUST_JOHN_DOE").await.unwrap().expect("by id, any case");
+    assert_eq!(
+        store.customer("John.Doe@Email.com").await.unwrap().as_ref(),
+        Some(&john),
+        "by e-mail"
+    );
+    assert_eq!(john.lifetime_value, Money::from_cents(125_000));
+    assert_eq!(john.address.city, "San Francisco");
+    assert!(store.customer("nobody@example.com").await.unwrap().is_none());
+    let orders = store.customer_orders(&john.id, 5).await.unwrap();
+    let ids: Vec<_> = orders.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["ord_12345", "ord_11111"], "newest first");
+    let order = store.order("ORD_12345").await.unwrap().expect("any case");
+    assert_eq!(order, orders[0]);
+    assert_eq!(order.total, Money::from_cents(19_598));
+    assert_eq!(order.items.len(), 2);
+    assert_eq!(order.items[0].name, "USB-C Hub 7-in-1");
+    assert_eq!(order.status, OrderStatus::Shipped);
+    assert!(
+        order
+            .tracking_number
+            .as_deref()
+            .is_some_and(|t| t.starts_with("1Z999AA1"))
+    );
+    assert_eq!(
+        order.estimated_delivery,
+        Some(order.placed_at + chrono::Duration::days(7))
+    );
+    let refunded = store.order("ord_99999").await.unwrap().unwrap();
+    assert_eq!(refunded.refundable(), Money::ZERO);
+    assert!(store.order("ord_00000").await.unwrap().is_none());
+}
+
+/// Products by exact id, or by a piece of the name taken literally (`%` and `_` are
+/// characters, not patterns).
+pub async fn products_are_found_by_id_or_by_a_literal_piece_of_the_name(store: Arc<dyn Store>) {
+    store.load_demo_data(chrono::Utc::now()).await.unwrap();
+    let by = |id: Option<&str>, name: Option<&str>| ProductQuery {
+        id: id.map(Into::into),
+        name_contains: name.map(Into::into),
+        limit: 5,
+    };
+    let found = store.products(&by(Some("prod_wh1000"), None)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].price, Money::from_cents(14_999));
+    let named = store.products(&by(None, Some("HEADPHONES"))).await.unwrap();
+    assert_eq!(named.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["prod_wh1000"]);
+    for pattern in ["%", "_", "%e%", "'; DROP TABLE products; --", "\\"] {
+        assert!(
+            store.products(&by(None, Some(pattern))).await.unwrap().is_empty(),
+            "{pattern:?} is matched literally"
+        );
+    }
+    assert_eq!(
+        store.products(&by(None, Some("e"))).await.unwrap().len(),
+        5,
+        "at most the limit"
+    );
+}
+
+/// A proposed call is journaled once under its id; a decision is made once.
+pub async fn tool_calls_are_journaled_once_and_decided_once(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("c", "journal")).await.unwrap();
+    let call = NewToolCall {
+        ticket_id: t.id,
+        call_id: ToolCall::id_for(t.id, "step-3/0"),
+        tool: "check_order_status".into(),
+        args: json!({ "order_id": "ord_1" }),
+        status: CallStatus::AwaitingApproval,
+        result: None,
+        llm_call_id: None,
+    };
+    let (first, created) = store.journal_call(call.clone()).await.unwrap();
+    assert!(created);
+    assert_eq!(first.status, CallStatus::AwaitingApproval);
+    let (again, created) = store.journal_call(call.clone()).await.unwrap();
+    assert!(!created, "the same id is the same call");
+    assert_eq!(again, first);
+    assert_eq!(store.tool_call(first.call_id).await.unwrap(), Some(first.clone()));
+    let later = NewToolCall {
+        call_id: ToolCall::id_for(t.id, "step-3/1"),
+        status: CallStatus::Requested,
+        ..call.clone()
+    };
+    store.journal_call(later.clone()).await.unwrap();
+    let listed: Vec<_> = store
+        .tool_calls(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    assert_eq!(listed, [call.call_id, later.call_id], "in the order proposed");
+    // Not runnable until decided.
+    let settle = store
+        .settle_call(first.call_id, None, Effect::None, &|_| Settlement {
+            status: CallStatus::Executed,
+            result: json!({}),
+        })
+        .await;
+    assert!(matches!(settle, Err(StoreError::Conflict { .. })), "{settle:?}");
+    let rejected = store
+        .decide_call(first.call_id, false, Some(json!({ "rejected": "not allowed" })))
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, CallStatus::Rejected);
+    assert_eq!(rejected.result, Some(json!({ "rejected": "not allowed" })));
+    assert!(
+        matches!(
+            store.decide_call(first.call_id, true, None).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "decided once"
+    );
+    assert!(matches!(
+        store.decide_call(Uuid::new_v4(), true, None).await,
+        Err(StoreError::UnknownCall(_))
+    ));
+    let unknown_ticket = NewToolCall {
+        ticket_id: Uuid::new_v4(),
+        call_id: Uuid::new_v4(),
+        ..call
+    };
+    assert!(matches!(
+        store.journal_call(unknown_ticket).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Twenty settlements of one call at once: its effect is made once, and every caller gets
+/// the journaled result.
+pub async fn a_call_settles_once_with_its_effect_however_many_ask(store: Arc<dyn Store>) {
+    store.load_demo_data(chrono::Utc::now()).await.unwrap();
+    let (t, _) = store.create(new_ticket("cust_john_doe", "refund once")).await.unwrap();
+    let call = approved_refund(&*store, t.id, "refund").await;
+    let settles = (0..20).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .settle_call(call.call_id, None, refund_of(1000), &refund_settlement)
+                .await
+                .unwrap()
+        }
+    });
+    let settled = futures::future::join_all(settles).await;
+    assert!(settled.iter().all(|c| c.status == CallStatus::Executed));
+    assert!(
+        settled.windows(2).all(|w| w[0].result == w[1].result),
+        "one result for all"
+    );
+    let refunds = store.refunds("ord_12345").await.unwrap();
+    assert_eq!(refunds.len(), 1, "one refund");
+    assert_eq!(refunds[0].call_id, call.call_id);
+    assert_eq!(refunds[0].amount, Money::from_cents(1000));
+    let order = store.order("ord_12345").await.unwrap().unwrap();
+    assert_eq!(
+        (order.refunded, order.status),
+        (Money::from_cents(1000), OrderStatus::PartiallyRefunded)
+    );
+    let executed = store.tool_call(call.call_id).await.unwrap().unwrap();
+    assert!(executed.executed_at.is_some());
+}
+
+/// Refunds of other calls are capped by what is refundable when each is made: two that each
+/// fit, but not together, make one refund and one refusal; a full refund marks the order.
+pub async fn refunds_are_capped_by_what_is_still_refundable(store: Arc<dyn Store>) {
+    store.load_demo_data(chrono::Utc::now()).await.unwrap();
+    let (t, _) = store.create(new_ticket("cust_john_doe", "two refunds")).await.unwrap();
+    let first = approved_refund(&*store, t.id, "first").await;
+    let second = approved_refund(&*store, t.id, "second").await;
+    let (a, b) = tokio::join!(
+        store.settle_call(first.call_id, None, refund_of(15_000), &refund_settlement),
+        store.settle_call(second.call_id, None, refund_of(15_000), &refund_settlement),
+    );
+    let statuses = [a.unwrap().status, b.unwrap().status];
+    assert!(
+        statuses.contains(&CallStatus::Executed) && statuses.contains(&CallStatus::Failed),
+        "{statuses:?}"
+    );
+    let order = store.order("ord_12345").await.unwrap().unwrap();
+    assert_eq!(order.refunded, Money::from_cents(15_000));
+    let rest = approved_refund(&*store, t.id, "rest").await;
+    let settled = store
+        .settle_call(rest.call_id, None, refund_of(4_598), &refund_settlement)
+        .await
+        .unwrap();
+    assert_eq!(settled.status, CallStatus::Executed);
+    let order = store.order("ord_12345").await.unwrap().unwrap();
+    assert_eq!((order.refundable(), order.status), (Money::ZERO, OrderStatus::Refunded));
+    assert_eq!(store.refunds("ORD_12345").await.unwrap().len(), 2);
+}
+
+/// A run that lost its lease settles nothing.
+pub async fn settlements_are_fenced_by_the_lease(store: Arc<dyn Store>) {
+    store.load_demo_data(chrono::Utc::now()).await.unwrap();
+    let (t, _) = store
+        .create(new_ticket("cust_john_doe", "fenced refund"))
+        .await
+        .unwrap();
+    let (_, old) = store
+        .claim(t.id, "w1", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, current) = store.claim(t.id, "w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    let call = approved_refund(&*store, t.id, "fenced").await;
+    let stale = store
+        .settle_call(call.call_id, Some(old), refund_of(1000), &refund_settlement)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Fenced(_))), "{stale:?}");
+    assert!(store.refunds("ord_12345").await.unwrap().is_empty(), "nothing refunded");
+    assert_eq!(
+        store.tool_call(call.call_id).await.unwrap().unwrap().status,
+        CallStatus::Approved
+    );
+    let settled = store
+        .settle_call(call.call_id, Some(current), refund_of(1000), &refund_settlement)
+        .await
+        .unwrap();
+    assert_eq!(settled.status, CallStatus::Executed);
+}
+
+/// Escalations, bug reports and password resets are written with their call, and read back.
+pub async fn every_effect_is_recorded_with_its_call(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("cust_john_doe", "effects")).await.unwrap();
+    let journal = |key: &str, tool: &str| {
+        let store = store.clone();
+        let call = NewToolCall {
+            ticket_id: t.id,
+            call_id: ToolCall::id_for(t.id, key),
+            tool: tool.into(),
+            args: json!({}),
+            status: CallStatus::Requested,
+            result: None,
+            llm_call_id: None,
+        };
+        async move { store.journal_call(call).await.unwrap().0 }
+    };
+    let done = |applied: &Applied| Settlement {
+        status: CallStatus::Executed,
+        result: json!({ "applied": format!("{applied:?}") }),
+    };
+    let escalation = journal("e", "escalate_to_human").await;
+    let effect = Effect::Escalation {
+        reason: "angry".into(),
+        suggested_action: "call back".into(),
+    };
+    store
+        .settle_call(escalation.call_id, None, effect, &done)
+        .await
+        .unwrap();
+    let bug = journal("b", "create_bug_report").await;
+    let effect = Effect::BugReport {
+        title: "Crash".into(),
+        description: "on start".into(),
+        priority: "high".into(),
+        external_url: Some("https://github.example/o/r/issues/7".into()),
+    };
+    store.settle_call(bug.call_id, None, effect, &done).await.unwrap();
+    let reset = journal("r", "reset_password").await;
+    let expires_at = chrono::Utc::now() + chrono::Duration::hours(24);
+    let effect = Effect::PasswordReset {
+        customer_id: "cust_john_doe".into(),
+        email: "john.doe@email.com".into(),
+        token_hash: "ab".repeat(32),
+        expires_at,
+        message: json!({ "to": "john.doe@email.com", "subject": "Reset", "text": "link" }),
+    };
+    store.settle_call(reset.call_id, None, effect, &done).await.unwrap();
+    let effects = store.call_effects(t.id).await.unwrap();
+    assert_eq!(effects.escalations.len(), 1);
+    assert_eq!(effects.escalations[0].call_id, escalation.call_id);
+    assert_eq!(effects.escalations[0].status, "open");
+    assert!(effects.escalations[0].id.starts_with("ESC-"));
+    assert_eq!(effects.bug_reports[0].priority, "high");
+    assert_eq!(
+        effects.bug_reports[0].external_url.as_deref(),
+        Some("https://github.example/o/r/issues/7")
+    );
+    assert_eq!(effects.password_resets[0].token_hash, "ab".repeat(32));
+    assert_eq!(effects.password_resets[0].email_status, "queued");
+    assert_eq!(
+        effects.password_resets[0].expires_at.timestamp(),
+        expires_at.timestamp()
+    );
+    assert!(effects.refunds.is_empty());
 }

@@ -10,46 +10,100 @@ use super::PgStore;
 use super::db::Statement;
 use super::group_commit::{Answer, Job, writer_lost};
 use super::rows::ticket_from_json;
-use super::sql::{Lock, fragment, statement, statement_of};
+use super::sql::statement;
 use crate::store::{ClaimStore, Fence, Released, StoreError, Ticket, TicketStatus};
 
-/// Claims of any number of tickets (numbered from `$1`, 4 parameters; see [`ClaimColumns`]):
-/// a `pending` ticket with no delayed retry still due, or a `processing` one whose lease
-/// expired, goes to `processing` under a new lease and epoch, with its `status_change` event
-/// ([`Claimed`](crate::store::Claimed), built here from the row it describes, with the
-/// request id of the ticket's latest outbox row). Used alone by [`ClaimStore::claim`] and in
-/// group-commit batches.
-///
-/// Tickets are locked by `id = ANY(..)` and checked after, and the retry check reads the
-/// ticket's own outbox rows (its conditions wrapped in `IS TRUE`, which keeps
-/// `outbox_due_idx` out of reach), so that any plan, even a generic one made on near-empty
-/// tables, reaches a ticket by its id and an outbox row by its ticket.
-pub(super) const CLAIM_CTES: &str = "\
-    claiming AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::uuid[]) \
-        WITH ORDINALITY AS k(ticket_id, worker_id, lease, event_id, ord)), \
-    claiming_lock AS (SELECT id, status, lease_expires_at FROM {schema}.tickets WHERE id = ANY($1::uuid[]) \
-        ORDER BY id FOR NO KEY UPDATE{nowait}), \
-    claimable AS (SELECT l.id, l.status AS from_status FROM claiming_lock l \
-        LEFT JOIN LATERAL (SELECT 1 AS later FROM {schema}.outbox o WHERE o.ticket_id = l.id \
-                AND (o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now()) IS TRUE \
-                ORDER BY o.ticket_id, o.id LIMIT 1) retry ON TRUE \
-        WHERE (l.status = 'pending' AND retry.later IS NULL) \
-           OR (l.status = 'processing' AND (l.lease_expires_at IS NULL OR l.lease_expires_at < now()))), \
-    claimed AS (UPDATE {schema}.tickets t SET status = 'processing', worker_id = k.worker_id, \
-            lease_epoch = t.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => k.lease), \
-            heartbeat_at = now(), version = t.version + 1, started_at = COALESCE(t.started_at, now()), \
-            completed_at = NULL, updated_at = now() \
-        FROM claiming k JOIN claimable l ON l.id = k.ticket_id \
-        WHERE t.id = k.ticket_id AND t.id = ANY($1::uuid[]) \
-        RETURNING k.ord, k.event_id, k.worker_id, t.id, t.lease_epoch, l.from_status, to_json(t) AS ticket), \
-    claimed_recorded AS (INSERT INTO {schema}.ticket_events (id, ticket_id, event_type, payload, request_id) \
-        SELECT m.event_id, m.id, 'status_change', jsonb_build_object('from', m.from_status, 'to', 'processing', \
-            'worker_id', m.worker_id, 'lease_epoch', m.lease_epoch, 'takeover', m.from_status = 'processing'), \
-            (SELECT o.request_id FROM {schema}.outbox o WHERE o.ticket_id = m.id AND o.request_id IS NOT NULL \
-             ORDER BY o.id DESC LIMIT 1) \
-        FROM claimed m ORDER BY m.ord)";
+/// The claim condition, on a ticket row `l` beside the lateral `retry` lookup of
+/// [`RETRY_DUE_LATER`]: a `pending` ticket with no delayed retry still due, or a `processing`
+/// one whose lease expired.
+const CLAIMABLE: &str = "(l.status = 'pending' AND retry.later IS NULL) \
+    OR (l.status = 'processing' AND (l.lease_expires_at IS NULL OR l.lease_expires_at < now()))";
 
-/// How many parameters [`CLAIM_CTES`] takes.
+/// A delayed retry of ticket `l` not yet due: an unclaimed, unsent outbox row due later. Its
+/// conditions are wrapped in `IS TRUE` and it reads the ticket's own rows in
+/// `outbox_ticket_idx` order, so that any plan, even a generic one made on near-empty tables,
+/// reaches outbox rows by their ticket and never scans every row due later.
+const RETRY_DUE_LATER: &str = "LEFT JOIN LATERAL (SELECT 1 AS later FROM {schema}.outbox o WHERE o.ticket_id = l.id \
+    AND (o.sent_at IS NULL AND o.claimed_at IS NULL AND o.available_at > now()) IS TRUE \
+    ORDER BY o.ticket_id, o.id LIMIT 1) retry ON TRUE";
+
+/// What a claim sets on ticket `t`, for `{worker}` with a lease of `{lease}` seconds.
+const CLAIM_SET: &str = "status = 'processing', worker_id = {worker}, lease_epoch = t.lease_epoch + 1, \
+    lease_expires_at = now() + make_interval(secs => {lease}), heartbeat_at = now(), version = t.version + 1, \
+    started_at = COALESCE(t.started_at, now()), completed_at = NULL, updated_at = now()";
+
+/// The claim's `status_change` payload ([`Claimed`](crate::store::Claimed)), from the status
+/// the ticket left (`{from}`), the worker and the epoch reached; built here because it depends
+/// on the row the claim changes.
+const CLAIM_PAYLOAD: &str = "jsonb_build_object('from', {from}, 'to', 'processing', 'worker_id', {worker}, \
+    'lease_epoch', {epoch}, 'takeover', {from} = 'processing')";
+
+/// The request id of ticket `{ticket}`'s latest outbox row: the request that last woke it.
+const LATEST_REQUEST_ID: &str = "(SELECT o.request_id FROM {schema}.outbox o WHERE o.ticket_id = {ticket} \
+    AND o.request_id IS NOT NULL ORDER BY o.id DESC LIMIT 1)";
+
+/// `text` with each placeholder replaced.
+pub(super) fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(text.to_owned(), |text, (name, value)| text.replace(name, value))
+}
+
+/// Claims of any number of tickets (numbered from `$1`, 4 parameters; see [`ClaimColumns`]),
+/// for group-commit batches: the claim condition, effect and event of [`CLAIMABLE`],
+/// [`CLAIM_SET`] and [`CLAIM_PAYLOAD`], over arrays.
+pub(super) fn claim_ctes() -> String {
+    format!(
+        "claiming AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::uuid[]) \
+             WITH ORDINALITY AS k(ticket_id, worker_id, lease, event_id, ord)), \
+         claiming_lock AS (SELECT id, status, lease_expires_at FROM {{schema}}.tickets WHERE id = ANY($1::uuid[]) \
+             ORDER BY id FOR NO KEY UPDATE{{nowait}}), \
+         claimable AS (SELECT l.id, l.status AS from_status FROM claiming_lock l {RETRY_DUE_LATER} WHERE {CLAIMABLE}), \
+         claimed AS (UPDATE {{schema}}.tickets t SET {set} \
+             FROM claiming k JOIN claimable l ON l.id = k.ticket_id \
+             WHERE t.id = k.ticket_id AND t.id = ANY($1::uuid[]) \
+             RETURNING k.ord, k.event_id, k.worker_id, t.id, t.lease_epoch, l.from_status, to_json(t) AS ticket), \
+         claimed_recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, payload, request_id) \
+             SELECT m.event_id, m.id, 'status_change', {payload}, {request} FROM claimed m ORDER BY m.ord)",
+        set = fill(CLAIM_SET, &[("{worker}", "k.worker_id"), ("{lease}", "k.lease")]),
+        payload = fill(
+            CLAIM_PAYLOAD,
+            &[
+                ("{from}", "m.from_status"),
+                ("{worker}", "m.worker_id"),
+                ("{epoch}", "m.lease_epoch")
+            ]
+        ),
+        request = fill(LATEST_REQUEST_ID, &[("{ticket}", "m.id")]),
+    )
+}
+
+/// One claim in a statement of its own ($1 ticket, $2 worker, $3 lease seconds, $4 event id),
+/// waiting for the ticket's row if need be: the same condition, effect and event as
+/// [`claim_ctes`], without arrays (a lone claim costs half as much this way).
+fn claim_alone_sql() -> String {
+    format!(
+        "WITH old AS (SELECT l.id, l.status AS from_status FROM {{schema}}.tickets l {RETRY_DUE_LATER} \
+             WHERE l.id = $1 AND ({CLAIMABLE}) FOR NO KEY UPDATE OF l), \
+         claimed AS (UPDATE {{schema}}.tickets t SET {set} FROM old WHERE t.id = $1 \
+             RETURNING t.id, t.lease_epoch, old.from_status, to_json(t) AS ticket), \
+         recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, payload, request_id) \
+             SELECT $4, $1, 'status_change', {payload}, {request} FROM claimed) \
+         SELECT ticket, from_status FROM claimed",
+        set = fill(CLAIM_SET, &[("{worker}", "$2"), ("{lease}", "$3")]),
+        payload = fill(
+            CLAIM_PAYLOAD,
+            &[
+                ("{from}", "from_status"),
+                ("{worker}", "$2::text"),
+                ("{epoch}", "lease_epoch")
+            ]
+        ),
+        request = fill(LATEST_REQUEST_ID, &[("{ticket}", "$1")]),
+    )
+}
+
+/// How many parameters [`claim_ctes`] takes.
 pub(super) const CLAIM_PARAMETERS: usize = 4;
 
 /// The lease statements.
@@ -65,10 +119,7 @@ pub(super) struct ClaimSql {
 impl ClaimSql {
     pub(super) fn new(schema: &str) -> Self {
         Self {
-            claim: statement_of(format!(
-                "WITH {} SELECT k.ord, m.ticket, m.from_status FROM claiming k LEFT JOIN claimed m USING (ord)",
-                fragment(schema, CLAIM_CTES, 1, Lock::Wait)
-            )),
+            claim: statement(schema, &claim_alone_sql()),
             heartbeat: statement(
                 schema,
                 "UPDATE {schema}.tickets SET lease_expires_at = now() + make_interval(secs => $3), \
@@ -106,7 +157,7 @@ pub(super) struct ClaimWrite {
     pub lease: Duration,
 }
 
-/// The parameters of [`CLAIM_CTES`], one array per column.
+/// The parameters of [`claim_ctes`], one array per column.
 pub(super) struct ClaimColumns {
     ticket_id: Vec<Uuid>,
     worker_id: Vec<String>,
@@ -146,9 +197,20 @@ pub(super) fn claimed(row: &sqlx::postgres::PgRow) -> Result<Option<(Ticket, boo
 impl PgStore {
     /// A claim in a statement of its own, waiting for the ticket's row if need be.
     async fn claim_alone(&self, claim: &ClaimWrite) -> Result<Option<(Ticket, bool)>, StoreError> {
-        let query = ClaimColumns::of(std::slice::from_ref(claim)).bind(sqlx::query(self.sql.claims.claim.clone()));
-        let row = self.db.fetch_one(query).await?;
-        Ok(claimed(&row)?)
+        let row = self
+            .db
+            .fetch_optional(
+                sqlx::query(self.sql.claims.claim.clone())
+                    .bind(claim.ticket_id)
+                    .bind(&claim.worker_id)
+                    .bind(claim.lease.as_secs_f64())
+                    .bind(Uuid::now_v7()),
+            )
+            .await?;
+        Ok(match row {
+            Some(row) => claimed(&row)?,
+            None => None,
+        })
     }
 }
 

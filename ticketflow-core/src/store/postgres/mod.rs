@@ -4,12 +4,14 @@
 
 mod checkpoints;
 mod claims;
+mod commerce;
 mod db;
 mod group_commit;
 mod outbox;
 mod rows;
 mod sql;
 mod tickets;
+mod tool_calls;
 
 use std::str::FromStr;
 use std::sync::Arc;

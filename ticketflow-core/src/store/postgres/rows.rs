@@ -5,7 +5,12 @@ use ticketflow_graph::{Checkpoint, CheckpointError};
 use uuid::Uuid;
 
 use crate::PastTicket;
-use crate::store::{Backlog, OutboxMessage, Ticket, TicketEvent, TicketStatus};
+use crate::commerce::{Address, Customer, Order, OrderItem, Product, Refund};
+use crate::money::Money;
+use crate::store::{
+    Backlog, BugReport, CallStatus, Escalation, OutboxMessage, PasswordReset, StoreError, Ticket, TicketEvent,
+    TicketStatus, ToolCall,
+};
 
 /// The columns of [`TicketRow`], for `SELECT` and `RETURNING`.
 pub(super) const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, attempt_count, version, \
@@ -186,6 +191,304 @@ impl From<BacklogRow> for Backlog {
             oldest_pending_seconds: row.oldest,
             outbox_due: row.due,
             outbox_lag_seconds: row.lag,
+        }
+    }
+}
+
+/// The columns of [`CustomerRow`].
+pub(super) const CUSTOMER_COLUMNS: &str =
+    "id, email, name, phone, tier, lifetime_value_cents, address_line, city, region, postal_code, country";
+
+/// A `customers` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct CustomerRow {
+    id: String,
+    email: String,
+    name: String,
+    phone: Option<String>,
+    tier: String,
+    lifetime_value_cents: i64,
+    address_line: String,
+    city: String,
+    region: String,
+    postal_code: String,
+    country: String,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        Customer {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            phone: row.phone,
+            tier: row.tier,
+            lifetime_value: Money::from_cents(row.lifetime_value_cents),
+            address: Address {
+                line: row.address_line,
+                city: row.city,
+                region: row.region,
+                postal_code: row.postal_code,
+                country: row.country,
+            },
+        }
+    }
+}
+
+/// The columns of [`ProductRow`].
+pub(super) const PRODUCT_COLUMNS: &str = "id, name, description, price_cents, category, in_stock";
+
+/// A `products` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct ProductRow {
+    id: String,
+    name: String,
+    description: String,
+    price_cents: i64,
+    category: String,
+    in_stock: bool,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            price: Money::from_cents(row.price_cents),
+            category: row.category,
+            in_stock: row.in_stock,
+        }
+    }
+}
+
+/// The columns of [`OrderRow`].
+pub(super) const ORDER_COLUMNS: &str = "id, customer_id, status, total_cents, refunded_cents, carrier, tracking_number, \
+     placed_at, shipped_at, delivered_at, estimated_delivery, ship_address_line, ship_city, ship_region, \
+     ship_postal_code, ship_country";
+
+/// An `orders` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct OrderRow {
+    pub id: String,
+    customer_id: String,
+    status: String,
+    total_cents: i64,
+    refunded_cents: i64,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    placed_at: DateTime<Utc>,
+    shipped_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    estimated_delivery: Option<DateTime<Utc>>,
+    ship_address_line: String,
+    ship_city: String,
+    ship_region: String,
+    ship_postal_code: String,
+    ship_country: String,
+}
+
+impl OrderRow {
+    /// The order, with `items`.
+    pub(super) fn into_order(self, items: Vec<OrderItemRow>) -> Result<Order, StoreError> {
+        Ok(Order {
+            status: self
+                .status
+                .parse()
+                .map_err(|e: crate::commerce::UnknownOrderStatus| StoreError::Corrupt(e.to_string()))?,
+            id: self.id,
+            customer_id: self.customer_id,
+            items: items.into_iter().map(OrderItem::from).collect(),
+            total: Money::from_cents(self.total_cents),
+            refunded: Money::from_cents(self.refunded_cents),
+            carrier: self.carrier,
+            tracking_number: self.tracking_number,
+            placed_at: self.placed_at,
+            shipped_at: self.shipped_at,
+            delivered_at: self.delivered_at,
+            estimated_delivery: self.estimated_delivery,
+            ship_to: Address {
+                line: self.ship_address_line,
+                city: self.ship_city,
+                region: self.ship_region,
+                postal_code: self.ship_postal_code,
+                country: self.ship_country,
+            },
+        })
+    }
+}
+
+/// An `order_items` row with its product's name.
+#[derive(Clone, sqlx::FromRow)]
+pub(super) struct OrderItemRow {
+    pub order_id: String,
+    product_id: String,
+    name: String,
+    quantity: i32,
+    unit_price_cents: i64,
+}
+
+impl From<OrderItemRow> for OrderItem {
+    fn from(row: OrderItemRow) -> Self {
+        OrderItem {
+            product_id: row.product_id,
+            name: row.name,
+            quantity: u32::try_from(row.quantity).unwrap_or(0),
+            unit_price: Money::from_cents(row.unit_price_cents),
+        }
+    }
+}
+
+/// The columns of [`ToolCallRow`].
+pub(super) const TOOL_CALL_COLUMNS: &str =
+    "call_id, ticket_id, tool, args, status, result, llm_call_id, created_at, updated_at, executed_at";
+
+/// A `tool_calls` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct ToolCallRow {
+    call_id: Uuid,
+    ticket_id: Uuid,
+    tool: String,
+    args: serde_json::Value,
+    status: CallStatus,
+    result: Option<serde_json::Value>,
+    llm_call_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    executed_at: Option<DateTime<Utc>>,
+}
+
+impl From<ToolCallRow> for ToolCall {
+    fn from(row: ToolCallRow) -> Self {
+        ToolCall {
+            call_id: row.call_id,
+            ticket_id: row.ticket_id,
+            tool: row.tool,
+            args: row.args,
+            status: row.status,
+            result: row.result,
+            llm_call_id: row.llm_call_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            executed_at: row.executed_at,
+        }
+    }
+}
+
+/// The columns of [`RefundRow`].
+pub(super) const REFUND_COLUMNS: &str =
+    "id, order_id, ticket_id, call_id, amount_cents, reason, status, approval_id, created_at";
+
+/// A `refunds` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct RefundRow {
+    id: String,
+    order_id: String,
+    ticket_id: Uuid,
+    call_id: Uuid,
+    amount_cents: i64,
+    reason: String,
+    status: String,
+    approval_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<RefundRow> for Refund {
+    fn from(row: RefundRow) -> Self {
+        Refund {
+            id: row.id,
+            order_id: row.order_id,
+            ticket_id: row.ticket_id,
+            call_id: row.call_id,
+            amount: Money::from_cents(row.amount_cents),
+            reason: row.reason,
+            status: row.status,
+            approval_id: row.approval_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// An `escalations` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct EscalationRow {
+    id: String,
+    ticket_id: Uuid,
+    call_id: Uuid,
+    reason: String,
+    suggested_action: String,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<EscalationRow> for Escalation {
+    fn from(row: EscalationRow) -> Self {
+        Escalation {
+            id: row.id,
+            ticket_id: row.ticket_id,
+            call_id: row.call_id,
+            reason: row.reason,
+            suggested_action: row.suggested_action,
+            status: row.status,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A `bug_reports` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct BugReportRow {
+    id: String,
+    ticket_id: Uuid,
+    call_id: Uuid,
+    title: String,
+    description: String,
+    priority: String,
+    external_url: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<BugReportRow> for BugReport {
+    fn from(row: BugReportRow) -> Self {
+        BugReport {
+            id: row.id,
+            ticket_id: row.ticket_id,
+            call_id: row.call_id,
+            title: row.title,
+            description: row.description,
+            priority: row.priority,
+            external_url: row.external_url,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A `password_resets` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct PasswordResetRow {
+    id: String,
+    ticket_id: Uuid,
+    call_id: Uuid,
+    customer_id: String,
+    email: String,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+    email_status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PasswordResetRow> for PasswordReset {
+    fn from(row: PasswordResetRow) -> Self {
+        PasswordReset {
+            id: row.id,
+            ticket_id: row.ticket_id,
+            call_id: row.call_id,
+            customer_id: row.customer_id,
+            email: row.email,
+            token_hash: row.token_hash,
+            expires_at: row.expires_at,
+            email_status: row.email_status,
+            created_at: row.created_at,
         }
     }
 }

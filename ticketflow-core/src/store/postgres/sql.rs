@@ -15,9 +15,11 @@ use sqlx::SqlStr;
 
 use super::checkpoints::CheckpointSql;
 use super::claims::ClaimSql;
+use super::commerce::CommerceSql;
 use super::group_commit::BatchSql;
 use super::outbox::OutboxSql;
 use super::tickets::TicketSql;
+use super::tool_calls::ToolCallSql;
 
 /// Whether a statement's row locks wait for a row someone else has locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,8 @@ pub(super) struct Statements {
     pub claims: ClaimSql,
     pub outbox: OutboxSql,
     pub checkpoints: CheckpointSql,
+    pub commerce: CommerceSql,
+    pub tool_calls: ToolCallSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -47,11 +51,14 @@ impl Statements {
             claims: ClaimSql::new(schema),
             outbox: OutboxSql::new(schema),
             checkpoints: CheckpointSql::new(schema),
+            commerce: CommerceSql::new(schema),
+            tool_calls: ToolCallSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,
                 "SELECT (SELECT 1 FROM {schema}.tickets LIMIT 1), (SELECT 1 FROM {schema}.ticket_events LIMIT 1), \
-                        (SELECT 1 FROM {schema}.workflow_checkpoints LIMIT 1), (SELECT 1 FROM {schema}.outbox LIMIT 1)",
+                        (SELECT 1 FROM {schema}.workflow_checkpoints LIMIT 1), (SELECT 1 FROM {schema}.outbox LIMIT 1), \
+                        (SELECT 1 FROM {schema}.tool_calls LIMIT 1), (SELECT 1 FROM {schema}.orders LIMIT 1)",
             ),
         }
     }

@@ -5,59 +5,127 @@ use sqlx::{FromRow, QueryBuilder, Row, SqlStr};
 use uuid::Uuid;
 
 use super::PgStore;
+use super::claims::fill;
 use super::db::Statement;
 use super::group_commit::{Answer, Job};
-use super::rows::{EVENT_COLUMNS, EventRow, PastTicketRow, TICKET_COLUMNS, TicketRow, ticket_from_json};
-use super::sql::{Lock, fragment, statement, statement_of};
+use super::rows::{EVENT_COLUMNS, EventRow, PastTicketRow, TICKET_COLUMNS, TicketRow};
+use super::sql::statement;
 use crate::store::{
     Created, ListQuery, Moved, NewEvent, NewTicket, StoreError, Ticket, TicketEvent, TicketPage, TicketStatus,
     TicketStore, Transition, content_hash, ticket_id,
 };
 use crate::{HistorySource, PastTicket};
 
-/// Transitions of any number of tickets (numbered from `$1`, 15 parameters; see
-/// [`TransitionColumns`]): each ticket still at its expected version gets its new status,
-/// result, attempt count and lease fields, its `status_change` event and its own events after
-/// it, in order, and the outbox row it asks for (carrying the trace context of the ticket's
-/// latest one). Used alone by [`TicketStore::transition`] and in group-commit batches.
-pub(super) const TRANSITION_CTES: &str = "\
-    moving AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::float8[], \
-            $7::text[], $8::uuid[], $9::text[]) \
-        WITH ORDINALITY AS m(ticket_id, version, to_status, result, attempt_count, enqueue_after, request_id, \
-            event_id, payload, ord)), \
-    moving_lock AS (SELECT id, version FROM {schema}.tickets WHERE id = ANY($1::uuid[]) \
-        ORDER BY id FOR NO KEY UPDATE{nowait}), \
-    moved AS (UPDATE {schema}.tickets t SET status = m.to_status, version = t.version + 1, \
-            result = COALESCE(m.result::jsonb, t.result), attempt_count = m.attempt_count, \
-            worker_id = CASE WHEN m.to_status = 'processing' THEN t.worker_id END, \
-            lease_expires_at = CASE WHEN m.to_status = 'processing' THEN t.lease_expires_at END, \
-            started_at = CASE WHEN m.to_status = 'processing' THEN COALESCE(t.started_at, now()) \
-                              ELSE t.started_at END, \
-            completed_at = CASE WHEN m.to_status IN ('completed', 'failed_permanent') THEN now() \
-                                WHEN m.to_status IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
-            updated_at = now() \
-        FROM moving m JOIN moving_lock l ON l.id = m.ticket_id AND l.version = m.version \
-        WHERE t.id = m.ticket_id AND t.id = ANY($1::uuid[]) \
-        RETURNING m.ord, to_json(t) AS ticket), \
-    moved_recorded AS (INSERT INTO {schema}.ticket_events (id, ticket_id, event_type, step_name, payload, request_id) \
-        SELECT e.id, e.ticket_id, e.event_type, e.step_name, e.payload::jsonb, e.request_id FROM ( \
-            SELECT m.ord, 0::int8 AS sub, m.event_id AS id, m.ticket_id, 'status_change'::text AS event_type, \
-                NULL::text AS step_name, m.payload, m.request_id \
-            FROM moving m JOIN moved d ON d.ord = m.ord \
-            UNION ALL \
-            SELECT x.of_ord, x.sub, x.id, m.ticket_id, x.event_type, x.step_name, x.payload, x.request_id \
-            FROM unnest($10::int8[], $11::uuid[], $12::text[], $13::text[], $14::text[], $15::text[]) \
-                WITH ORDINALITY AS x(of_ord, id, event_type, step_name, payload, request_id, sub) \
-            JOIN moving m ON m.ord = x.of_ord JOIN moved d ON d.ord = m.ord \
-        ) e ORDER BY e.ord, e.sub), \
-    moved_queued AS (INSERT INTO {schema}.outbox (ticket_id, request_id, traceparent, available_at) \
-        SELECT m.ticket_id, m.request_id, \
-            (SELECT o.traceparent FROM {schema}.outbox o WHERE o.ticket_id = m.ticket_id ORDER BY o.id DESC LIMIT 1), \
-            now() + make_interval(secs => m.enqueue_after) \
-        FROM moving m JOIN moved d ON d.ord = m.ord WHERE m.enqueue_after IS NOT NULL)";
+/// What a transition sets on ticket `t`: status `{to}`, result `{result}` (JSON text, or NULL
+/// to keep it), attempt count `{attempts}`; the lease is kept only in `processing`, and the
+/// timestamps follow the status.
+const TRANSITION_SET: &str = "status = {to}, version = t.version + 1, result = COALESCE({result}::jsonb, t.result), \
+    attempt_count = {attempts}, \
+    worker_id = CASE WHEN {to} = 'processing' THEN t.worker_id END, \
+    lease_expires_at = CASE WHEN {to} = 'processing' THEN t.lease_expires_at END, \
+    started_at = CASE WHEN {to} = 'processing' THEN COALESCE(t.started_at, now()) ELSE t.started_at END, \
+    completed_at = CASE WHEN {to} IN ('completed', 'failed_permanent') THEN now() \
+                        WHEN {to} IN ('pending', 'processing') THEN NULL ELSE t.completed_at END, \
+    updated_at = now()";
 
-/// How many parameters [`TRANSITION_CTES`] takes.
+/// The outbox row a transition asks for, after `{delay}` seconds, for ticket `{ticket}` and
+/// request `{request}`: it carries the trace context of the ticket's latest row on, so that a
+/// retry's spans join the trace that created the ticket.
+const TRANSITION_ENQUEUE: &str = "INSERT INTO {schema}.outbox (ticket_id, request_id, traceparent, available_at) \
+    SELECT {ticket}, {request}, \
+        (SELECT o.traceparent FROM {schema}.outbox o WHERE o.ticket_id = {ticket} ORDER BY o.id DESC LIMIT 1), \
+        now() + make_interval(secs => {delay})";
+
+/// Transitions of any number of tickets (numbered from `$1`, 15 parameters; see
+/// [`TransitionColumns`]), for group-commit batches: each ticket still at its expected version
+/// gets [`TRANSITION_SET`], its `status_change` event and its own events after it, in order,
+/// and the outbox row it asks for ([`TRANSITION_ENQUEUE`]).
+pub(super) fn transition_ctes() -> String {
+    format!(
+        "moving AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::float8[], \
+                 $7::text[], $8::uuid[], $9::text[]) \
+             WITH ORDINALITY AS m(ticket_id, version, to_status, result, attempt_count, enqueue_after, request_id, \
+                 event_id, payload, ord)), \
+         moving_lock AS (SELECT id, version FROM {{schema}}.tickets WHERE id = ANY($1::uuid[]) \
+             ORDER BY id FOR NO KEY UPDATE{{nowait}}), \
+         moved AS (UPDATE {{schema}}.tickets t SET {set} \
+             FROM moving m JOIN moving_lock l ON l.id = m.ticket_id AND l.version = m.version \
+             WHERE t.id = m.ticket_id AND t.id = ANY($1::uuid[]) \
+             RETURNING m.ord), \
+         moved_recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, step_name, payload, \
+                 request_id) \
+             SELECT e.id, e.ticket_id, e.event_type, e.step_name, e.payload::jsonb, e.request_id FROM ( \
+                 SELECT m.ord, 0::int8 AS sub, m.event_id AS id, m.ticket_id, 'status_change'::text AS event_type, \
+                     NULL::text AS step_name, m.payload, m.request_id \
+                 FROM moving m JOIN moved d ON d.ord = m.ord \
+                 UNION ALL \
+                 SELECT x.of_ord, x.sub, x.id, m.ticket_id, x.event_type, x.step_name, x.payload, x.request_id \
+                 FROM unnest($10::int8[], $11::uuid[], $12::text[], $13::text[], $14::text[], $15::text[]) \
+                     WITH ORDINALITY AS x(of_ord, id, event_type, step_name, payload, request_id, sub) \
+                 JOIN moving m ON m.ord = x.of_ord JOIN moved d ON d.ord = m.ord \
+             ) e ORDER BY e.ord, e.sub), \
+         moved_queued AS ({enqueue} FROM moving m JOIN moved d ON d.ord = m.ord WHERE m.enqueue_after IS NOT NULL)",
+        set = fill(
+            TRANSITION_SET,
+            &[
+                ("{to}", "m.to_status"),
+                ("{result}", "m.result"),
+                ("{attempts}", "m.attempt_count")
+            ]
+        ),
+        enqueue = fill(
+            TRANSITION_ENQUEUE,
+            &[
+                ("{ticket}", "m.ticket_id"),
+                ("{request}", "m.request_id"),
+                ("{delay}", "m.enqueue_after")
+            ]
+        ),
+    )
+}
+
+/// One transition in a statement of its own (see [`TicketStore::transition`]), waiting for
+/// the ticket's row if need be: [`TRANSITION_SET`] and [`TRANSITION_ENQUEUE`], as in the
+/// batches, without arrays for the ticket (a lone transition costs half as much this way).
+fn transition_alone_sql() -> String {
+    format!(
+        "WITH old AS (SELECT id FROM {{schema}}.tickets WHERE id = $1 AND version = $5 FOR NO KEY UPDATE), \
+         moved AS (UPDATE {{schema}}.tickets t SET {set} FROM old WHERE t.id = $1 AND t.version = $5 \
+             RETURNING {columns}), \
+         recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, step_name, payload, request_id) \
+             SELECT e.id, $1, e.event_type, e.step_name, e.payload, e.request_id FROM ( \
+                 SELECT 0::int8 AS ord, $6::uuid AS id, 'status_change'::text AS event_type, NULL::text AS step_name, \
+                     $7::jsonb AS payload, $8::text AS request_id FROM moved \
+                 UNION ALL \
+                 SELECT x.ord, x.id, x.event_type, x.step_name, x.payload::jsonb, x.request_id \
+                 FROM moved, unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+                     WITH ORDINALITY AS x(id, event_type, step_name, payload, request_id, ord) \
+             ) e ORDER BY e.ord), \
+         queued AS ({enqueue} FROM moved WHERE $14::float8 IS NOT NULL) \
+         SELECT * FROM moved",
+        columns = &*TICKET_COLUMNS_OF_T,
+        set = fill(
+            TRANSITION_SET,
+            &[("{to}", "$2"), ("{result}", "$3"), ("{attempts}", "$4")]
+        ),
+        enqueue = fill(
+            TRANSITION_ENQUEUE,
+            &[("{ticket}", "$1"), ("{request}", "$8"), ("{delay}", "$14")]
+        ),
+    )
+}
+
+/// How many parameters [`transition_ctes`] takes.
 pub(super) const TRANSITION_PARAMETERS: usize = 15;
+
+/// [`TICKET_COLUMNS`] qualified with `t.`, for statements that update `tickets t`.
+static TICKET_COLUMNS_OF_T: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    TICKET_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 /// The ticket statements.
 #[derive(Debug)]
@@ -106,10 +174,7 @@ impl TicketSql {
                      request_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {EVENT_COLUMNS}"
                 ),
             ),
-            transition: statement_of(format!(
-                "WITH {} SELECT m.ord, d.ticket FROM moving m LEFT JOIN moved d ON d.ord = m.ord",
-                fragment(schema, TRANSITION_CTES, 1, Lock::Wait)
-            )),
+            transition: statement(schema, &transition_alone_sql()),
             history: statement(
                 schema,
                 "SELECT id, subject, status, created_at FROM {schema}.tickets WHERE customer_id = $1 AND id <> $2 \
@@ -144,7 +209,7 @@ impl TransitionWrite {
     }
 }
 
-/// The parameters of [`TRANSITION_CTES`], one array per column.
+/// The parameters of [`transition_ctes`], one array per column.
 #[derive(Default)]
 pub(super) struct TransitionColumns {
     ticket_id: Vec<Uuid>,
@@ -246,12 +311,36 @@ impl PgStore {
 
     /// A transition in a statement of its own, waiting for its ticket's row if need be.
     pub(super) async fn transition_alone(&self, write: TransitionWrite) -> Result<Ticket, StoreError> {
-        let (id, version) = (write.ticket_id, write.version);
-        let query =
-            TransitionColumns::of(std::slice::from_ref(&write)).bind(sqlx::query(self.sql.tickets.transition.clone()));
-        let row = self.db.fetch_one(query).await?;
-        match row.try_get::<Option<serde_json::Value>, _>("ticket")? {
-            Some(ticket) => Ok(ticket_from_json(ticket)?),
+        let TransitionWrite {
+            ticket_id: id,
+            version,
+            status_change,
+            attempt_count,
+            change,
+        } = write;
+        let events = &change.events;
+        let row = self
+            .db
+            .fetch_optional(
+                sqlx::query(self.sql.tickets.transition.clone())
+                    .bind(id)
+                    .bind(change.to.as_str())
+                    .bind(change.result.as_ref())
+                    .bind(attempt_count)
+                    .bind(version)
+                    .bind(Uuid::now_v7())
+                    .bind(sqlx::types::Json(&status_change))
+                    .bind(change.request_id.as_deref())
+                    .bind(events.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+                    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+                    .bind(events.iter().map(|e| e.step_name.clone()).collect::<Vec<_>>())
+                    .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
+                    .bind(events.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>())
+                    .bind(change.enqueue_after.map(|d| d.as_secs_f64())),
+            )
+            .await?;
+        match row {
+            Some(row) => Ok(TicketRow::from_row(&row)?.into()),
             None => Err(self.refused(id, version).await),
         }
     }

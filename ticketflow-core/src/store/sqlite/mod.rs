@@ -4,9 +4,11 @@
 
 mod checkpoints;
 mod claims;
+mod commerce;
 mod outbox;
 mod rows;
 mod tickets;
+mod tool_calls;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -88,7 +90,8 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(
             "SELECT (SELECT 1 FROM tickets LIMIT 1), (SELECT 1 FROM ticket_events LIMIT 1), \
-                    (SELECT 1 FROM workflow_checkpoints LIMIT 1), (SELECT 1 FROM outbox LIMIT 1)",
+                    (SELECT 1 FROM workflow_checkpoints LIMIT 1), (SELECT 1 FROM outbox LIMIT 1), \
+                    (SELECT 1 FROM tool_calls LIMIT 1), (SELECT 1 FROM orders LIMIT 1)",
         )
         .execute(&self.read)
         .await?;

@@ -12,8 +12,9 @@
 //!
 //! A ticket's claim and its final transition ride along: they join the queue too, and commit
 //! in the same statement as whatever checkpoints are waiting, instead of costing a transaction
-//! each. Their SQL is the same text as the statements they use alone (see `CLAIM_CTES` and
-//! `TRANSITION_CTES`), with locks that fail at once instead of waiting.
+//! each. Their conditions, effects and events are the same SQL text as the statements they
+//! use alone (`CLAIMABLE`, `CLAIM_SET`, `CLAIM_PAYLOAD`, `TRANSITION_SET`, `TRANSITION_ENQUEUE`),
+//! over arrays here, with locks that fail at once instead of waiting.
 
 mod statements;
 

@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::{CheckpointWrite, Written};
 use crate::store::Ticket;
-use crate::store::postgres::claims::{CLAIM_CTES, CLAIM_PARAMETERS, ClaimColumns, ClaimWrite, claimed};
+use crate::store::postgres::claims::{CLAIM_PARAMETERS, ClaimColumns, ClaimWrite, claim_ctes, claimed};
 use crate::store::postgres::db::Db;
 use crate::store::postgres::sql::{Lock, Statements, fragment, statement_of, with_schema};
-use crate::store::postgres::tickets::{TRANSITION_CTES, TRANSITION_PARAMETERS, TransitionColumns, TransitionWrite};
+use crate::store::postgres::tickets::{TRANSITION_PARAMETERS, TransitionColumns, TransitionWrite, transition_ctes};
 
 /// The one-row checkpoint write, locks waiting or not (`{nowait}`).
 const SINGLE_WRITE: &str = "\
@@ -100,8 +100,8 @@ impl BatchSql {
                      FROM claiming k LEFT JOIN claimed c USING (ord) \
                  ORDER BY 1, 2",
                 fragment(schema, CHECKPOINT_CTES, 1, Lock::NoWait),
-                fragment(schema, TRANSITION_CTES, transitions_at, Lock::NoWait),
-                fragment(schema, CLAIM_CTES, claims_at, Lock::NoWait),
+                fragment(schema, &transition_ctes(), transitions_at, Lock::NoWait),
+                fragment(schema, &claim_ctes(), claims_at, Lock::NoWait),
                 with_schema(schema, CHECKPOINT_ROWS)
             )),
         }

@@ -1,4 +1,5 @@
-//! JSON Schemas for structured outputs, in the form OpenAI's strict mode accepts.
+//! JSON Schemas in the form OpenAI's strict mode accepts: the LLM steps' structured outputs
+//! and the tools' arguments are generated from Rust types and rewritten here.
 
 use schemars::JsonSchema;
 use serde_json::Value;
@@ -23,13 +24,18 @@ pub fn make_strict(schema: &mut Value) {
             for key in UNSUPPORTED {
                 map.remove(*key);
             }
-            if let Some(Value::Object(properties)) = map.get("properties") {
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                // The keys of `properties` are field names, not keywords: only their schemas
+                // are rewritten.
+                properties.values_mut().for_each(make_strict);
                 let required: Vec<Value> = properties.keys().cloned().map(Value::String).collect();
                 map.insert("required".into(), Value::Array(required));
                 map.insert("additionalProperties".into(), Value::Bool(false));
             }
-            for value in map.values_mut() {
-                make_strict(value);
+            for (key, value) in map.iter_mut() {
+                if key != "properties" {
+                    make_strict(value);
+                }
             }
         }
         Value::Array(items) => items.iter_mut().for_each(make_strict),
@@ -73,5 +79,38 @@ fn check(schema: &Value, path: &str, problems: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Args {
+        /// A field named like a keyword.
+        format: Option<String>,
+        minimum: u32,
+        nested: Nested,
+    }
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Nested {
+        default: Vec<u8>,
+    }
+
+    #[test]
+    fn fields_named_like_keywords_survive_and_everything_is_required() {
+        let schema = strict_schema::<Args>();
+        assert!(strict_violations(&schema).is_empty(), "{schema}");
+        let properties = schema["properties"].as_object().unwrap();
+        assert!(
+            properties.contains_key("format") && properties.contains_key("minimum"),
+            "{schema}"
+        );
+        assert_eq!(schema["required"], serde_json::json!(["format", "minimum", "nested"]));
+        assert!(!schema.to_string().contains("\"$schema\""));
     }
 }
