@@ -51,20 +51,20 @@ pub(super) fn transition_ctes() -> String {
          moved AS (UPDATE {{schema}}.tickets t SET {set} \
              FROM moving m JOIN moving_lock l ON l.id = m.ticket_id AND l.version = m.version \
              WHERE t.id = m.ticket_id AND t.id = ANY($1::uuid[]) \
-             RETURNING m.ord), \
+             RETURNING m.ord, m.ticket_id, m.event_id, m.payload, m.request_id, m.enqueue_after), \
          moved_recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, step_name, payload, \
                  request_id) \
              SELECT e.id, e.ticket_id, e.event_type, e.step_name, e.payload::jsonb, e.request_id FROM ( \
-                 SELECT m.ord, 0::int8 AS sub, m.event_id AS id, m.ticket_id, 'status_change'::text AS event_type, \
-                     NULL::text AS step_name, m.payload, m.request_id \
-                 FROM moving m JOIN moved d ON d.ord = m.ord \
+                 SELECT d.ord, 0::int8 AS sub, d.event_id AS id, d.ticket_id, 'status_change'::text AS event_type, \
+                     NULL::text AS step_name, d.payload, d.request_id \
+                 FROM moved d \
                  UNION ALL \
-                 SELECT x.of_ord, x.sub, x.id, m.ticket_id, x.event_type, x.step_name, x.payload, x.request_id \
+                 SELECT x.of_ord, x.sub, x.id, d.ticket_id, x.event_type, x.step_name, x.payload, x.request_id \
                  FROM unnest($10::int8[], $11::uuid[], $12::text[], $13::text[], $14::text[], $15::text[]) \
                      WITH ORDINALITY AS x(of_ord, id, event_type, step_name, payload, request_id, sub) \
-                 JOIN moving m ON m.ord = x.of_ord JOIN moved d ON d.ord = m.ord \
+                 JOIN moved d ON d.ord = x.of_ord \
              ) e ORDER BY e.ord, e.sub), \
-         moved_queued AS ({enqueue} FROM moving m JOIN moved d ON d.ord = m.ord WHERE m.enqueue_after IS NOT NULL)",
+         moved_queued AS ({enqueue} FROM moved d WHERE d.enqueue_after IS NOT NULL)",
         set = fill(
             TRANSITION_SET,
             &[
@@ -76,9 +76,9 @@ pub(super) fn transition_ctes() -> String {
         enqueue = fill(
             TRANSITION_ENQUEUE,
             &[
-                ("{ticket}", "m.ticket_id"),
-                ("{request}", "m.request_id"),
-                ("{delay}", "m.enqueue_after")
+                ("{ticket}", "d.ticket_id"),
+                ("{request}", "d.request_id"),
+                ("{delay}", "d.enqueue_after")
             ]
         ),
     )
