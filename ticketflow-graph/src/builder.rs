@@ -58,6 +58,7 @@ pub struct GraphBuilder<S> {
     timeouts: Vec<(String, Duration)>,
     step_limit: usize,
     version: Option<String>,
+    resumes: Vec<String>,
 }
 
 impl<S: State> Default for GraphBuilder<S> {
@@ -69,6 +70,7 @@ impl<S: State> Default for GraphBuilder<S> {
             timeouts: Vec::new(),
             step_limit: 25,
             version: None,
+            resumes: Vec::new(),
         }
     }
 }
@@ -125,6 +127,19 @@ impl<S: State> GraphBuilder<S> {
     /// fingerprint of the topology, so that changing the graph changes it.
     pub fn version(mut self, version: &str) -> Self {
         self.version = Some(version.to_owned());
+        self
+    }
+
+    /// Lets this graph continue threads checkpointed by an older `version` of it: a paused
+    /// run (a ticket waiting for a person) or an unfinished one picks up where it stopped
+    /// after an upgrade, instead of failing with [`GraphError::VersionMismatch`]. Declare it
+    /// only when this version's state reads the old one's (new fields have defaults) and the
+    /// old version's node names still mean the same here; a checkpoint whose next node this
+    /// graph lacks is still refused.
+    ///
+    /// [`GraphError::VersionMismatch`]: crate::GraphError::VersionMismatch
+    pub fn resumes_from(mut self, version: &str) -> Self {
+        self.resumes.push(version.to_owned());
         self
     }
 
@@ -234,6 +249,7 @@ impl<S: State> GraphBuilder<S> {
             entry,
             step_limit: self.step_limit,
             version: version.into(),
+            resumes: self.resumes.into_iter().map(Into::into).collect(),
         })
     }
 }

@@ -60,6 +60,8 @@ pub struct Graph<S> {
     pub(crate) entry: Exit<S>,
     pub(crate) step_limit: usize,
     pub(crate) version: Arc<str>,
+    /// Older versions whose checkpoints this graph continues.
+    pub(crate) resumes: Vec<Arc<str>>,
 }
 
 impl<S> fmt::Debug for Graph<S> {
@@ -67,6 +69,7 @@ impl<S> fmt::Debug for Graph<S> {
         f.debug_struct("Graph")
             .field("nodes", &self.nodes.iter().map(|n| &*n.name).collect::<Vec<_>>())
             .field("version", &self.version)
+            .field("resumes", &self.resumes)
             .field("step_limit", &self.step_limit)
             .finish()
     }
@@ -86,6 +89,12 @@ impl<S: State> Graph<S> {
     /// The version recorded in checkpoints.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// True when this graph continues threads checkpointed by `version`: its own, or one
+    /// declared with [`GraphBuilder::resumes_from`].
+    pub fn continues(&self, version: &str) -> bool {
+        *self.version == *version || self.resumes.iter().any(|v| **v == *version)
     }
 
     /// The most nodes one invocation may run.

@@ -65,6 +65,7 @@ pub struct NodeContext {
     pub(crate) attempt: u32,
     pub(crate) cancel: CancellationToken,
     pub(crate) resume: Option<serde_json::Value>,
+    pub(crate) metadata: Arc<serde_json::Value>,
 }
 
 impl NodeContext {
@@ -77,7 +78,20 @@ impl NodeContext {
             attempt: 1,
             cancel: CancellationToken::new(),
             resume: None,
+            metadata: Arc::new(serde_json::Value::Null),
         }
+    }
+
+    /// Sets the value returned by [`metadata`](Self::metadata).
+    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = Arc::new(metadata);
+        self
+    }
+
+    /// The run's metadata ([`Runner::metadata`](crate::Runner::metadata)); `Null` when none
+    /// was given.
+    pub fn metadata(&self) -> &serde_json::Value {
+        &self.metadata
     }
 
     /// Sets the value returned by [`resume_value`](Self::resume_value).

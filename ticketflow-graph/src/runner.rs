@@ -88,7 +88,7 @@ pub struct Runner<'g, S> {
     observer: Option<Arc<dyn Observer>>,
     durability: Durability,
     cancel: Option<CancellationToken>,
-    metadata: serde_json::Value,
+    metadata: Arc<serde_json::Value>,
     retain: Option<usize>,
     input_checkpoint: bool,
 }
@@ -128,7 +128,7 @@ impl<'g, S: State> Runner<'g, S> {
             observer: None,
             durability: Durability::Sync,
             cancel: None,
-            metadata: serde_json::Value::Null,
+            metadata: Arc::new(serde_json::Value::Null),
             retain: None,
             input_checkpoint: true,
         }
@@ -159,9 +159,10 @@ impl<'g, S: State> Runner<'g, S> {
         self
     }
 
-    /// Metadata copied into every checkpoint of the run.
+    /// Metadata copied into every checkpoint of the run, and shown to its nodes
+    /// ([`NodeContext::metadata`]): who runs it, under which lease.
     pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.metadata = metadata;
+        self.metadata = Arc::new(metadata);
         self
     }
 
@@ -276,7 +277,7 @@ impl<'g, S: State> Runner<'g, S> {
         latest: Checkpoint,
         resume: Option<serde_json::Value>,
     ) -> Result<Outcome<S>, GraphError> {
-        if *latest.graph_version != *self.graph.version {
+        if !self.graph.continues(&latest.graph_version) {
             return Err(GraphError::VersionMismatch {
                 thread_id: latest.thread_id.to_string(),
                 found: latest.graph_version.to_string(),
@@ -421,6 +422,7 @@ impl<'g, S: State> Runner<'g, S> {
             attempt: 1,
             cancel: self.cancel.clone().unwrap_or_default(),
             resume,
+            metadata: self.metadata.clone(),
         };
         let attempt_once = |state: S, ctx: NodeContext| async move {
             let run = entry.node.run(state, &ctx);
@@ -521,7 +523,7 @@ impl<'g, S: State> Runner<'g, S> {
             state: serde_json::value::to_raw_value(state)?,
             graph_version: self.graph.version.clone(),
             interrupt,
-            metadata: self.metadata.clone(),
+            metadata: (*self.metadata).clone(),
             created_at: Utc::now(),
         };
         cur.step = step;

@@ -508,6 +508,94 @@ async fn a_checkpoint_of_another_graph_version_is_refused() {
     assert!(matches!(err, GraphError::VersionMismatch { .. }), "{err}");
 }
 
+/// The approval graph's next version: a `notify` step after `act`, and it continues the
+/// threads the first version paused.
+fn approval_graph_v2() -> Graph<Doc> {
+    Graph::<Doc>::builder()
+        .node("prepare", visit("prepare"))
+        .node(
+            "approve",
+            node_fn(|mut d: Doc, ctx: NodeContext| async move {
+                match ctx.resume_value() {
+                    None => Ok(NodeOutput::Interrupt {
+                        state: d,
+                        payload: json!({ "question": "refund 40 EUR?" }),
+                    }),
+                    Some(answer) => {
+                        d.trail.push(format!("v2 approved={answer}"));
+                        Ok(NodeOutput::Continue(d))
+                    }
+                }
+            }),
+        )
+        .node("act", visit("act"))
+        .node("notify", visit("notify"))
+        .edge(START, "prepare")
+        .edge("prepare", "approve")
+        .edge("approve", "act")
+        .edge("act", "notify")
+        .edge("notify", END)
+        .version("approval-v2")
+        .resumes_from(approval_graph().version())
+        .compile()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_newer_version_that_declares_it_resumes_a_paused_thread() {
+    let checkpoints = Arc::new(MemoryCheckpointer::new());
+    let v1 = approval_graph();
+    let paused = v1
+        .with_checkpointer(checkpoints.clone())
+        .invoke("t", Doc::default())
+        .await
+        .unwrap();
+    assert!(!paused.is_finished());
+    let v2 = approval_graph_v2();
+    assert!(v2.continues(v1.version()) && v2.continues("approval-v2") && !v2.continues("other"));
+    let done = v2
+        .with_checkpointer(checkpoints.clone())
+        .resume_with("t", json!(true))
+        .await
+        .unwrap();
+    // Nothing before the pause ran again; the new version's nodes ran after it.
+    assert_eq!(
+        done.into_state().trail,
+        ["prepare", "v2 approved=true", "act", "notify"]
+    );
+    let latest = checkpoints.latest("t").await.unwrap().unwrap();
+    assert_eq!(
+        &*latest.graph_version, "approval-v2",
+        "the new checkpoints carry the new version"
+    );
+    // The old version does not declare the new one: it refuses the thread now.
+    let err = v1.with_checkpointer(checkpoints.clone()).resume("t").await.unwrap_err();
+    assert!(matches!(err, GraphError::VersionMismatch { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn nodes_see_the_run_metadata() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let graph = one_node(node_fn(move |d: Doc, ctx: NodeContext| {
+        record.lock().unwrap().push(ctx.metadata().clone());
+        async move { Ok(NodeOutput::Continue(d)) }
+    }))
+    .compile()
+    .unwrap();
+    let checkpoints = Arc::new(MemoryCheckpointer::new());
+    graph
+        .with_checkpointer(checkpoints.clone())
+        .metadata(json!({ "lease_epoch": 3 }))
+        .invoke("t", Doc::default())
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [json!({ "lease_epoch": 3 })]);
+    let latest = checkpoints.latest("t").await.unwrap().unwrap();
+    assert_eq!(latest.metadata, json!({ "lease_epoch": 3 }));
+    assert_eq!(NodeContext::new("t", "n", 1).metadata(), &serde_json::Value::Null);
+}
+
 #[tokio::test]
 async fn resume_without_a_checkpoint_is_an_error() {
     let graph = review_loop(1);
