@@ -50,6 +50,7 @@ async fn migrates_an_empty_postgres_database() {
         tables,
         [
             "_sqlx_migrations",
+            "approval_requests",
             "bug_reports",
             "customers",
             "escalations",
@@ -81,7 +82,8 @@ async fn migrates_an_empty_postgres_database() {
     .fetch_one(&mut db)
     .await
     .unwrap();
-    assert_eq!(rls, 13, "row-level security is on for every ticketflow table");
+    let ours = tables.len() as i64 - 1; // all but sqlx's own
+    assert_eq!(rls, ours, "row-level security is on for every ticketflow table");
 }
 
 #[test]

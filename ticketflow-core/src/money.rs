@@ -68,6 +68,11 @@ impl Money {
         self.0.checked_sub(other.0).map(Money)
     }
 
+    /// `self` times `quantity`, unless it overflows.
+    pub fn times(self, quantity: u32) -> Option<Money> {
+        self.0.checked_mul(i64::from(quantity)).map(Money)
+    }
+
     /// True for more than nothing.
     pub fn is_positive(self) -> bool {
         self.0 > 0

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// No tool call with this id.
     #[error("tool call {0} not found")]
     UnknownCall(Uuid),
+    /// No approval request with this id.
+    #[error("approval {0} not found")]
+    UnknownApproval(Uuid),
     /// The idempotency key was used before for a ticket with other content.
     #[error("idempotency key already used for a different ticket {0}")]
     IdempotencyConflict(Uuid),

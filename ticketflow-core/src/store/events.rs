@@ -26,6 +26,12 @@ pub enum EventType {
     Retry,
     /// Something went wrong.
     Error,
+    /// A tool call was journaled, or settled.
+    ToolCall,
+    /// A call (or the reply) waits for a person's decision.
+    ApprovalRequested,
+    /// A person decided.
+    ApprovalDecided,
 }
 
 impl EventType {
@@ -37,6 +43,9 @@ impl EventType {
             EventType::StepComplete => "step_complete",
             EventType::Retry => "retry",
             EventType::Error => "error",
+            EventType::ToolCall => "tool_call",
+            EventType::ApprovalRequested => "approval_requested",
+            EventType::ApprovalDecided => "approval_decided",
         }
     }
 }
@@ -224,6 +233,48 @@ pub struct Failed {
     pub retries_exhausted: Option<bool>,
 }
 
+/// `tool_call`: a call was journaled (proposed) or settled (executed or failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCalled {
+    /// The call.
+    pub call_id: Uuid,
+    /// Its tool.
+    pub tool: String,
+    /// Where it is now.
+    pub status: super::CallStatus,
+}
+
+/// `approval_requested`: the run paused until a person decides on a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequested {
+    /// The approval request.
+    pub approval_id: Uuid,
+    /// The held call.
+    pub call_id: Uuid,
+    /// Its tool, or `send_reply`.
+    pub action_type: String,
+    /// The workflow step that paused.
+    pub interrupted_at: String,
+}
+
+/// `approval_decided`: a person approved or rejected a held call; the run resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecided {
+    /// The approval request.
+    pub approval_id: Uuid,
+    /// The call decided on.
+    pub call_id: Uuid,
+    /// The decision.
+    pub approved: bool,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Why, if they said.
+    pub reason: Option<String>,
+}
+
 macro_rules! payload_of {
     ($($payload:ty => $event_type:ident),* $(,)?) => {
         $(impl Payload for $payload {
@@ -242,6 +293,9 @@ payload_of!(
     RetryScheduled => Retry,
     ManualRetry => Retry,
     Failed => Error,
+    ToolCalled => ToolCall,
+    ApprovalRequested => ApprovalRequested,
+    ApprovalDecided => ApprovalDecided,
 );
 
 /// The `step_complete` event a fenced checkpoint writes beside itself, in the same transaction,

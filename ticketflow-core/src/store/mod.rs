@@ -1,12 +1,14 @@
 //! Persistence, one trait per aggregate — [`TicketStore`] (tickets and their events),
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
-//! orders), [`ToolStore`] (the tool-call journal and the calls' effects) — gathered by
+//! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
+//! (a person's decisions on held calls) — gathered by
 //! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
 //! pass one conformance suite (`testing::store`, feature `testing`).
 
+mod approvals;
 mod checkpoints;
 mod claims;
 mod commerce;
@@ -25,13 +27,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use approvals::{
+    Approval, ApprovalPage, ApprovalQuery, ApprovalStatus, ApprovalStore, ApprovalTicket, Decided, Decision, DeskStats,
+    MAX_DECIDED_BY_CHARS, MAX_EDITED_RESPONSE_CHARS, MAX_REASON_CHARS, NewApproval, SEND_REPLY, UnknownApprovalStatus,
+    rejection_result,
+};
+pub(crate) use approvals::{already_decided, not_waiting};
 pub use checkpoints::CheckpointStore;
 pub use claims::{ClaimStore, Fence};
 pub use commerce::{CommerceStore, DemoLoaded};
 pub use error::{BackendError, StoreError};
 pub use events::{
-    Claimed, Created, EventType, Failed, Interrupted, ManualRetry, Moved, NewEvent, Payload, Released, RetryScheduled,
-    StepCompleted, TicketEvent, step_complete_event,
+    ApprovalDecided, ApprovalRequested, Claimed, Created, EventType, Failed, Interrupted, ManualRetry, Moved, NewEvent,
+    Payload, Released, RetryScheduled, StepCompleted, TicketEvent, ToolCalled, step_complete_event,
 };
 pub use identity::{content_hash, ticket_id};
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
@@ -53,7 +61,7 @@ use crate::HistorySource;
 /// aggregate's trait, plus migrations and a health check.
 #[async_trait]
 pub trait Store:
-    TicketStore + ClaimStore + OutboxStore + CheckpointStore + CommerceStore + ToolStore + HistorySource
+    TicketStore + ClaimStore + OutboxStore + CheckpointStore + CommerceStore + ToolStore + ApprovalStore + HistorySource
 {
     /// Applies the migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

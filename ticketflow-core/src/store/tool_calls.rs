@@ -122,9 +122,10 @@ pub struct NewToolCall {
     pub tool: String,
     /// The arguments, as proposed.
     pub args: serde_json::Value,
-    /// `requested`, `awaiting_approval`, or `failed` (its checks refused it).
+    /// `requested`, `awaiting_approval`, `failed` (its checks refused it), or `executed` (a
+    /// lookup, journaled once with its result).
     pub status: CallStatus,
-    /// For a call refused when proposed: why.
+    /// For a call refused when proposed: why; for a lookup: what it found.
     pub result: Option<serde_json::Value>,
     /// The LLM's own id for the call, when an LLM proposed it (it repeats across
     /// conversations, so it is not the call's identity).

@@ -26,9 +26,10 @@ use uuid::Uuid;
 use crate::commerce::{OrderStatus, ProductQuery};
 use crate::money::Money;
 use crate::store::{
-    Applied, CallStatus, Claimed, Created, Effect, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry,
-    Moved, NewEvent, NewTicket, NewToolCall, Released, RetryScheduled, Settlement, StepCompleted, Store, StoreError,
-    Ticket, TicketEvent, TicketStatus, ToolCall, Transition,
+    Applied, Approval, ApprovalDecided, ApprovalQuery, ApprovalRequested, ApprovalStatus, CallStatus, Claimed, Created,
+    Decision, Effect, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry, Moved, NewApproval, NewEvent,
+    NewTicket, NewToolCall, Released, RetryScheduled, Settlement, StepCompleted, Store, StoreError, Ticket,
+    TicketEvent, TicketStatus, ToolCall, ToolCalled, Transition, rejection_result,
 };
 use crate::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
 
@@ -83,6 +84,9 @@ checks!(
     refunds_are_capped_by_what_is_still_refundable,
     settlements_are_fenced_by_the_lease,
     every_effect_is_recorded_with_its_call,
+    a_hold_and_a_decision_are_one_transaction_each,
+    of_fifty_concurrent_deciders_exactly_one_wins,
+    a_decision_needs_its_ticket_to_wait_for_it,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -861,6 +865,9 @@ fn typed_payload(event: &TicketEvent) -> Option<Value> {
             .map(|p| json!(p))
             .or_else(|| event.decode::<ManualRetry>().map(|p| json!(p))),
         "error" => event.decode::<Failed>().map(|p| json!(p)),
+        "tool_call" => event.decode::<ToolCalled>().map(|p| json!(p)),
+        "approval_requested" => event.decode::<ApprovalRequested>().map(|p| json!(p)),
+        "approval_decided" => event.decode::<ApprovalDecided>().map(|p| json!(p)),
         _ => None,
     }
 }
@@ -1429,4 +1436,210 @@ pub async fn every_effect_is_recorded_with_its_call(store: Arc<dyn Store>) {
         expires_at.timestamp()
     );
     assert!(effects.refunds.is_empty());
+}
+
+/// `ticket` claimed and paused on a held refund: the journaled call and its approval request.
+async fn held_refund(store: &dyn Store, subject: &str) -> (Ticket, Approval) {
+    let (t, _) = store.create(new_ticket("c", subject)).await.unwrap();
+    let (claimed, _) = store
+        .claim(t.id, "w1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("claimable");
+    let (call, _) = store
+        .journal_call(NewToolCall {
+            ticket_id: t.id,
+            call_id: ToolCall::id_for(t.id, "research/action"),
+            tool: "process_refund".into(),
+            args: json!({ "order_id": "ord_12345", "amount": 10.0, "reason": "late" }),
+            status: CallStatus::AwaitingApproval,
+            result: None,
+            llm_call_id: None,
+        })
+        .await
+        .unwrap();
+    let request = NewApproval {
+        call_id: call.call_id,
+        action_type: call.tool.clone(),
+        action_params: call.args.clone(),
+        interrupted_at: "gate".into(),
+    };
+    let approval = store
+        .hold(&claimed, request, Transition::to(TicketStatus::AwaitingApproval))
+        .await
+        .unwrap();
+    (current(store, t.id).await, approval)
+}
+
+/// A hold writes the request, the move to `awaiting_approval` and its event together; a
+/// decision settles the request and its call, hands the ticket back (`pending`, an outbox
+/// row) and records who decided; a second decision conflicts, an unknown one is named.
+pub async fn a_hold_and_a_decision_are_one_transaction_each(store: Arc<dyn Store>) {
+    let (ticket, approval) = held_refund(store.as_ref(), "hold").await;
+    assert_eq!(ticket.status, TicketStatus::AwaitingApproval);
+    assert_eq!(approval.status, ApprovalStatus::Pending);
+    assert_eq!(
+        (approval.ticket_id, approval.action_type.as_str()),
+        (ticket.id, "process_refund")
+    );
+    assert_eq!(approval.ticket.subject, "hold");
+    assert_eq!(approval.version, 1);
+    assert_eq!(store.approval(approval.id).await.unwrap(), Some(approval.clone()));
+    assert_eq!(
+        store.approval_for_call(approval.call_id).await.unwrap(),
+        Some(approval.clone())
+    );
+    let events = store.events(ticket.id).await.unwrap();
+    let requested = events
+        .iter()
+        .find(|e| e.event_type == "approval_requested")
+        .expect("an approval_requested event");
+    let payload = requested.decode::<ApprovalRequested>().unwrap();
+    assert_eq!((payload.approval_id, payload.call_id), (approval.id, approval.call_id));
+    let stats = store.desk_stats().await.unwrap();
+    assert_eq!((stats.awaiting_approval_tickets, stats.pending_approvals), (1, 1));
+    let page = store.approvals(&ApprovalQuery::default()).await.unwrap();
+    assert_eq!((page.total, page.approvals.len()), (1, 1));
+    let other_ticket = ApprovalQuery {
+        ticket_id: Some(Uuid::new_v4()),
+        ..ApprovalQuery::default()
+    };
+    assert_eq!(store.approvals(&other_ticket).await.unwrap().total, 0);
+    // Drain the creation's outbox row, so the decision's own row is what is left.
+    let rows = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    store
+        .mark_sent(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+
+    let decided = store
+        .decide(
+            approval.id,
+            Decision {
+                approved: true,
+                reason: Some("goodwill".into()),
+                decided_by: Some("alice".into()),
+                request_id: Some("req-decide".into()),
+                ..Decision::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(decided.approval.status, ApprovalStatus::Approved);
+    assert_eq!(decided.approval.decided_by.as_deref(), Some("alice"));
+    assert_eq!(decided.approval.decision_reason.as_deref(), Some("goodwill"));
+    assert!(decided.approval.decided_at.is_some());
+    assert_eq!(decided.approval.version, 2);
+    assert_eq!(decided.ticket.status, TicketStatus::Pending);
+    let call = store.tool_call(approval.call_id).await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::Approved);
+    let woken = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(woken.len(), 1, "the decision wakes the ticket through the outbox");
+    assert_eq!(
+        (woken[0].ticket_id, woken[0].request_id.as_deref()),
+        (ticket.id, Some("req-decide"))
+    );
+    let events = store.events(ticket.id).await.unwrap();
+    let decided_event = events
+        .iter()
+        .find(|e| e.event_type == "approval_decided")
+        .expect("an approval_decided event")
+        .decode::<ApprovalDecided>()
+        .unwrap();
+    assert!(decided_event.approved);
+    assert_eq!(decided_event.decided_by.as_deref(), Some("alice"));
+    let stats = store.desk_stats().await.unwrap();
+    assert_eq!((stats.awaiting_approval_tickets, stats.pending_approvals), (0, 0));
+    for event in &events {
+        assert!(
+            typed_payload(event).is_some(),
+            "a {} event's payload is not of its type: {}",
+            event.event_type,
+            event.payload
+        );
+    }
+    assert_eq!(
+        events.iter().filter(|e| e.event_type == "tool_call").count(),
+        1,
+        "the call's journaling; its decision is the approval_decided event"
+    );
+
+    match store.decide(approval.id, Decision::default()).await {
+        Err(StoreError::Conflict { message, .. }) => {
+            assert!(message.contains("already approved by alice"), "{message}")
+        }
+        other => panic!("a second decision must conflict: {other:?}"),
+    }
+    assert!(matches!(
+        store.decide(Uuid::new_v4(), Decision::default()).await,
+        Err(StoreError::UnknownApproval(_))
+    ));
+    let approved = ApprovalQuery {
+        status: Some(ApprovalStatus::Approved),
+        ..ApprovalQuery::default()
+    };
+    assert_eq!(store.approvals(&approved).await.unwrap().total, 1);
+
+    // A rejection's reason becomes the call's result.
+    let (_, second) = held_refund(store.as_ref(), "rejected").await;
+    let rejection = Decision {
+        approved: false,
+        reason: Some("outside the policy".into()),
+        decided_by: Some("bob".into()),
+        ..Decision::default()
+    };
+    store.decide(second.id, rejection.clone()).await.unwrap();
+    let call = store.tool_call(second.call_id).await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::Rejected);
+    assert_eq!(call.result, Some(rejection_result(&rejection)));
+}
+
+/// Fifty people decide one request at once: one decision wins, 49 conflict, none fails
+/// otherwise, and the call is decided once.
+pub async fn of_fifty_concurrent_deciders_exactly_one_wins(store: Arc<dyn Store>) {
+    let (_, approval) = held_refund(store.as_ref(), "race").await;
+    let deciders = (0..50).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let decision = Decision {
+                approved: i % 2 == 0,
+                decided_by: Some(format!("person-{i}")),
+                ..Decision::default()
+            };
+            store.decide(approval.id, decision).await
+        })
+    });
+    let outcomes = futures::future::join_all(deciders).await;
+    let mut won = 0;
+    for outcome in outcomes {
+        match outcome.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("a losing decider gets a conflict, not {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let decided = store.approval(approval.id).await.unwrap().unwrap();
+    assert_ne!(decided.status, ApprovalStatus::Pending);
+    assert_eq!(decided.version, 2);
+}
+
+/// A request whose ticket moved on (failed, retried, taken over) cannot be decided: a conflict
+/// that says so, and the request stays pending.
+pub async fn a_decision_needs_its_ticket_to_wait_for_it(store: Arc<dyn Store>) {
+    let (ticket, approval) = held_refund(store.as_ref(), "moved on").await;
+    store
+        .transition(&ticket, Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    match store.decide(approval.id, Decision::default()).await {
+        Err(StoreError::Conflict { message, .. }) => assert!(message.contains("no longer waits"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let still = store.approval(approval.id).await.unwrap().unwrap();
+    assert_eq!(still.status, ApprovalStatus::Pending);
+    assert_eq!(
+        store.tool_call(approval.call_id).await.unwrap().unwrap().status,
+        CallStatus::AwaitingApproval
+    );
 }

@@ -66,7 +66,7 @@ pub enum ToolError {
     /// The tool will not do it (more than is refundable, another account's address, ...).
     #[error("refused: {0}")]
     Refused(String),
-    /// Worth trying again later: the order service or the database is unavailable.
+    /// Worth trying again later: the order service (or GitHub) is unavailable.
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// No tool of that name.
@@ -78,7 +78,8 @@ pub enum ToolError {
     /// The run lost its lease; its writes are refused and it should stop.
     #[error("fenced off: {0}")]
     Fenced(String),
-    /// The store refused something it should not have (a bug or a corrupt row).
+    /// The store failed: the database is unavailable (worth trying again later), or it
+    /// refused something it should not have (a bug or a corrupt row).
     #[error("store: {0}")]
     Store(StoreError),
 }
@@ -95,7 +96,11 @@ impl ToolError {
 
     /// True when trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ToolError::Unavailable(_))
+        match self {
+            ToolError::Unavailable(_) => true,
+            ToolError::Store(error) => error.is_outage(),
+            _ => false,
+        }
     }
 
     /// The result journaled for an error that is the call's answer.
@@ -123,7 +128,6 @@ impl From<CommerceError> for ToolError {
 impl From<StoreError> for ToolError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ToolError::Unavailable(error.to_string()),
             StoreError::Fenced(m) => ToolError::Fenced(m),
             other => ToolError::Store(other),
         }
@@ -191,6 +195,20 @@ pub const TOOL_NAMES: [&str; 8] = [
     "create_bug_report",
     "escalate_to_human",
 ];
+
+/// The tools that only read: a call of one has no effect, so it runs as soon as it is
+/// proposed and is journaled once, with its result.
+pub const LOOKUPS: [&str; 4] = [
+    "query_help_articles",
+    "check_order_status",
+    "get_customer_history",
+    "lookup_product",
+];
+
+/// True for a tool that only reads ([`LOOKUPS`]).
+pub fn is_lookup(tool: &str) -> bool {
+    LOOKUPS.contains(&tool)
+}
 
 /// A ticket's scope with its customer resolved: what a tool's checks and execution see.
 #[derive(Debug, Clone)]

@@ -240,8 +240,71 @@ impl Tools {
         }
     }
 
-    /// Proposes a call and, when it may run at once, runs it.
+    /// Runs a lookup (a tool of [`LOOKUPS`](super::LOOKUPS)) and journals it once, executed
+    /// with its output or failed with why: a read has no effect to guard, so it needs no
+    /// separate settlement. A lookup journaled already returns its journaled result.
+    async fn look_up(&self, scope: &TicketScope, proposal: Proposal) -> Result<ToolCall, ToolError> {
+        if let Some(existing) = self.env.store.tool_call(proposal.call_id).await? {
+            return Ok(existing);
+        }
+        let outcome = match self.tool(&proposal.tool) {
+            None => Err(ToolError::UnknownTool(proposal.tool.clone())),
+            Some(tool) => {
+                let scoped = self.scoped(scope).await?;
+                match tool.check(&self.env, &scoped, &proposal.args).await {
+                    Err(error) => Err(error),
+                    Ok(()) => {
+                        let call = ToolCall {
+                            call_id: proposal.call_id,
+                            ticket_id: scope.ticket_id,
+                            tool: proposal.tool.clone(),
+                            args: proposal.args.clone(),
+                            status: CallStatus::Requested,
+                            result: None,
+                            llm_call_id: proposal.llm_call_id.clone(),
+                            created_at: chrono::Utc::now(),
+                            updated_at: chrono::Utc::now(),
+                            executed_at: None,
+                        };
+                        match tool.run(&self.env, &scoped, &call).await {
+                            Ok(Run::Done(output)) => Ok(output),
+                            Ok(Run::Effect(..)) => Err(ToolError::Invalid(format!(
+                                "`{}` is not a lookup: it has an effect",
+                                proposal.tool
+                            ))),
+                            Err(error) => Err(error),
+                        }
+                    }
+                }
+            }
+        };
+        let (status, result) = match outcome {
+            Ok(output) => (CallStatus::Executed, Some(output)),
+            Err(error) if error.is_result() => (CallStatus::Failed, Some(error.to_result())),
+            Err(error) => return Err(error),
+        };
+        let (call, _) = self
+            .env
+            .store
+            .journal_call(NewToolCall {
+                ticket_id: scope.ticket_id,
+                call_id: proposal.call_id,
+                tool: proposal.tool,
+                args: proposal.args,
+                status,
+                result,
+                llm_call_id: proposal.llm_call_id,
+            })
+            .await?;
+        Ok(call)
+    }
+
+    /// Proposes a call and, when it may run at once, runs it. A lookup runs first and is
+    /// journaled once with its result.
     pub async fn call(&self, scope: &TicketScope, proposal: Proposal) -> Result<ToolCall, ToolError> {
+        if super::is_lookup(&proposal.tool) {
+            return self.look_up(scope, proposal).await;
+        }
         let call = self.propose(scope, proposal).await?;
         if call.status.runnable() {
             self.execute(scope, call.call_id).await

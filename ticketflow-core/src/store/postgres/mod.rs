@@ -2,6 +2,7 @@
 //! lets concurrent runs share transactions, and the connection rules that make it work behind
 //! a transaction pooler (every statement names its schema; nothing relies on session state).
 
+mod approvals;
 mod checkpoints;
 mod claims;
 mod commerce;

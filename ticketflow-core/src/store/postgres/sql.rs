@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sqlx::SqlStr;
 
+use super::approvals::ApprovalSql;
 use super::checkpoints::CheckpointSql;
 use super::claims::ClaimSql;
 use super::commerce::CommerceSql;
@@ -39,6 +40,7 @@ pub(super) struct Statements {
     pub checkpoints: CheckpointSql,
     pub commerce: CommerceSql,
     pub tool_calls: ToolCallSql,
+    pub approvals: ApprovalSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -53,12 +55,14 @@ impl Statements {
             checkpoints: CheckpointSql::new(schema),
             commerce: CommerceSql::new(schema),
             tool_calls: ToolCallSql::new(schema),
+            approvals: ApprovalSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,
                 "SELECT (SELECT 1 FROM {schema}.tickets LIMIT 1), (SELECT 1 FROM {schema}.ticket_events LIMIT 1), \
                         (SELECT 1 FROM {schema}.workflow_checkpoints LIMIT 1), (SELECT 1 FROM {schema}.outbox LIMIT 1), \
-                        (SELECT 1 FROM {schema}.tool_calls LIMIT 1), (SELECT 1 FROM {schema}.orders LIMIT 1)",
+                        (SELECT 1 FROM {schema}.tool_calls LIMIT 1), (SELECT 1 FROM {schema}.orders LIMIT 1), \
+                        (SELECT 1 FROM {schema}.approval_requests LIMIT 1)",
             ),
         }
     }

@@ -133,7 +133,7 @@ pub(super) struct TicketSql {
     create: SqlStr,
     get: SqlStr,
     events: SqlStr,
-    append_event: SqlStr,
+    pub(super) append_event: SqlStr,
     transition: SqlStr,
     history: SqlStr,
     /// `SELECT … FROM <schema>.tickets`, for `list`'s filters to follow.
@@ -309,39 +309,34 @@ impl PgStore {
         }
     }
 
+    /// The statement of one transition, waiting for its ticket's row if need be: it returns
+    /// the ticket moved, or no row when the ticket is not at the expected version.
+    pub(super) fn transition_statement<'q>(&'q self, write: &'q TransitionWrite) -> Statement<'q> {
+        let change = &write.change;
+        let events = &change.events;
+        sqlx::query(self.sql.tickets.transition.clone())
+            .bind(write.ticket_id)
+            .bind(change.to.as_str())
+            .bind(change.result.as_ref())
+            .bind(write.attempt_count)
+            .bind(write.version)
+            .bind(Uuid::now_v7())
+            .bind(sqlx::types::Json(&write.status_change))
+            .bind(change.request_id.as_deref())
+            .bind(events.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.step_name.clone()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>())
+            .bind(change.enqueue_after.map(|d| d.as_secs_f64()))
+    }
+
     /// A transition in a statement of its own, waiting for its ticket's row if need be.
     pub(super) async fn transition_alone(&self, write: TransitionWrite) -> Result<Ticket, StoreError> {
-        let TransitionWrite {
-            ticket_id: id,
-            version,
-            status_change,
-            attempt_count,
-            change,
-        } = write;
-        let events = &change.events;
-        let row = self
-            .db
-            .fetch_optional(
-                sqlx::query(self.sql.tickets.transition.clone())
-                    .bind(id)
-                    .bind(change.to.as_str())
-                    .bind(change.result.as_ref())
-                    .bind(attempt_count)
-                    .bind(version)
-                    .bind(Uuid::now_v7())
-                    .bind(sqlx::types::Json(&status_change))
-                    .bind(change.request_id.as_deref())
-                    .bind(events.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-                    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-                    .bind(events.iter().map(|e| e.step_name.clone()).collect::<Vec<_>>())
-                    .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
-                    .bind(events.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>())
-                    .bind(change.enqueue_after.map(|d| d.as_secs_f64())),
-            )
-            .await?;
+        let row = self.db.fetch_optional(self.transition_statement(&write)).await?;
         match row {
             Some(row) => Ok(TicketRow::from_row(&row)?.into()),
-            None => Err(self.refused(id, version).await),
+            None => Err(self.refused(write.ticket_id, write.version).await),
         }
     }
 }

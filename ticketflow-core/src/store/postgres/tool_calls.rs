@@ -12,7 +12,8 @@ use super::sql::statement;
 use crate::commerce::{OrderStatus, Refund};
 use crate::money::Money;
 use crate::store::{
-    Applied, CallEffects, CallStatus, Effect, Fence, NewToolCall, Render, StoreError, ToolCall, ToolStore, effect_id,
+    Applied, CallEffects, CallStatus, Effect, EventType, Fence, NewToolCall, Render, StoreError, ToolCall, ToolCalled,
+    ToolStore, effect_id,
 };
 
 /// The journal's statements.
@@ -50,8 +51,13 @@ impl ToolCallSql {
             journal: statement(
                 schema,
                 &format!(
-                    "INSERT INTO {{schema}}.tool_calls (call_id, ticket_id, tool, args, status, result, llm_call_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (call_id) DO NOTHING RETURNING {TOOL_CALL_COLUMNS}"
+                    "WITH journaled AS (INSERT INTO {{schema}}.tool_calls (call_id, ticket_id, tool, args, status, \
+                         result, llm_call_id, executed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                         CASE WHEN $5 = 'executed' THEN now() END) ON CONFLICT (call_id) DO NOTHING \
+                         RETURNING {TOOL_CALL_COLUMNS}), \
+                     recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, payload) \
+                         SELECT $8, ticket_id, 'tool_call', $9 FROM journaled) \
+                     SELECT * FROM journaled"
                 ),
             ),
             get: statement(
@@ -100,8 +106,11 @@ impl ToolCallSql {
             insert_refund: statement(
                 schema,
                 &format!(
-                    "INSERT INTO {{schema}}.refunds (id, order_id, ticket_id, call_id, amount_cents, reason, external_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {REFUND_COLUMNS}"
+                    "INSERT INTO {{schema}}.refunds (id, order_id, ticket_id, call_id, amount_cents, reason, external_id, \
+                         approval_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                         (SELECT a.id FROM {{schema}}.approval_requests a WHERE a.call_id = $4)) \
+                     RETURNING {REFUND_COLUMNS}"
                 ),
             ),
             insert_escalation: statement(
@@ -286,7 +295,13 @@ impl ToolStore for PgStore {
                     .bind(&call.args)
                     .bind(call.status.as_str())
                     .bind(&call.result)
-                    .bind(&call.llm_call_id),
+                    .bind(&call.llm_call_id)
+                    .bind(Uuid::now_v7())
+                    .bind(sqlx::types::Json(ToolCalled {
+                        call_id: call.call_id,
+                        tool: call.tool.clone(),
+                        status: call.status,
+                    })),
             )
             .await
             .map_err(|e| StoreError::for_ticket(e, call.ticket_id))?;
@@ -403,8 +418,24 @@ impl ToolStore for PgStore {
             .bind(&settlement.result)
             .fetch_one(&mut *tx)
             .await?;
+        let settled: ToolCall = ToolCallRow::from_row(&row)?.into();
+        let event = ToolCalled {
+            call_id,
+            tool: settled.tool.clone(),
+            status: settled.status,
+        };
+        sqlx::query(self.sql.tickets.append_event.clone())
+            .persistent(persistent)
+            .bind(Uuid::now_v7())
+            .bind(settled.ticket_id)
+            .bind(EventType::ToolCall.as_str())
+            .bind(None::<String>)
+            .bind(sqlx::types::Json(&event))
+            .bind(None::<String>)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(ToolCallRow::from_row(&row)?.into())
+        Ok(settled)
     }
 
     async fn call_effects(&self, ticket_id: Uuid) -> Result<CallEffects, StoreError> {

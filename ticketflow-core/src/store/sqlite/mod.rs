@@ -2,6 +2,7 @@
 //! transaction `BEGIN IMMEDIATE`), WAL for concurrent readers, a busy timeout for the rest.
 //! One file per aggregate, as the PostgreSQL store.
 
+mod approvals;
 mod checkpoints;
 mod claims;
 mod commerce;
@@ -91,7 +92,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "SELECT (SELECT 1 FROM tickets LIMIT 1), (SELECT 1 FROM ticket_events LIMIT 1), \
                     (SELECT 1 FROM workflow_checkpoints LIMIT 1), (SELECT 1 FROM outbox LIMIT 1), \
-                    (SELECT 1 FROM tool_calls LIMIT 1), (SELECT 1 FROM orders LIMIT 1)",
+                    (SELECT 1 FROM tool_calls LIMIT 1), (SELECT 1 FROM orders LIMIT 1), \
+                    (SELECT 1 FROM approval_requests LIMIT 1)",
         )
         .execute(&self.read)
         .await?;

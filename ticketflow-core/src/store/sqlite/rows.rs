@@ -9,8 +9,8 @@ use crate::PastTicket;
 use crate::commerce::{Address, Customer, Order, OrderItem, Product, Refund};
 use crate::money::Money;
 use crate::store::{
-    Backlog, BugReport, CallStatus, Escalation, OutboxMessage, PasswordReset, StoreError, Ticket, TicketEvent,
-    TicketStatus, ToolCall,
+    Approval, ApprovalStatus, ApprovalTicket, Backlog, BugReport, CallStatus, Escalation, OutboxMessage, PasswordReset,
+    StoreError, Ticket, TicketEvent, TicketStatus, ToolCall,
 };
 
 /// The columns of [`TicketRow`], for `SELECT` and `RETURNING`.
@@ -488,6 +488,53 @@ impl From<PasswordResetRow> for PasswordReset {
             expires_at: row.expires_at,
             email_status: row.email_status,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// The columns of [`ApprovalRow`]: an `approval_requests` row `a` and its ticket `t`.
+pub(super) const APPROVAL_COLUMNS: &str = "a.id, a.ticket_id, a.call_id, a.action_type, a.action_params, a.status, \
+     a.requested_at, a.decided_at, a.decided_by, a.decision_reason, a.edited_response, a.version, t.subject, \
+     t.customer_id";
+
+/// An `approval_requests` row with its ticket's subject and customer.
+#[derive(sqlx::FromRow)]
+pub(super) struct ApprovalRow {
+    id: Hyphenated,
+    ticket_id: Hyphenated,
+    call_id: Hyphenated,
+    action_type: String,
+    action_params: serde_json::Value,
+    status: ApprovalStatus,
+    requested_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+    decided_by: Option<String>,
+    decision_reason: Option<String>,
+    edited_response: Option<String>,
+    version: i32,
+    subject: String,
+    customer_id: String,
+}
+
+impl From<ApprovalRow> for Approval {
+    fn from(row: ApprovalRow) -> Self {
+        Approval {
+            id: row.id.into_uuid(),
+            ticket_id: row.ticket_id.into_uuid(),
+            call_id: row.call_id.into_uuid(),
+            action_type: row.action_type,
+            action_params: row.action_params,
+            status: row.status,
+            requested_at: row.requested_at,
+            decided_at: row.decided_at,
+            decided_by: row.decided_by,
+            decision_reason: row.decision_reason,
+            edited_response: row.edited_response,
+            version: row.version,
+            ticket: ApprovalTicket {
+                subject: row.subject,
+                customer_id: row.customer_id,
+            },
         }
     }
 }

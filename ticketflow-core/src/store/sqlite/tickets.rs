@@ -77,6 +77,54 @@ pub(super) async fn enqueue(
     Ok(())
 }
 
+/// A transition in `conn`'s (write) transaction: the ticket at its expected version moves,
+/// with its `status_change` event, its own events and the outbox row it asks for.
+pub(super) async fn transition_in(
+    conn: &mut SqliteConnection,
+    ticket: &Ticket,
+    change: Transition,
+) -> Result<Ticket, StoreError> {
+    let at = now();
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE tickets SET status = ?1, version = version + 1, result = COALESCE(?2, result), \
+             attempt_count = ?3, \
+             worker_id = CASE WHEN ?1 = 'processing' THEN worker_id END, \
+             lease_expires_at = CASE WHEN ?1 = 'processing' THEN lease_expires_at END, \
+             started_at = CASE WHEN ?1 = 'processing' THEN COALESCE(started_at, ?4) ELSE started_at END, \
+             completed_at = CASE WHEN ?1 IN ('completed', 'failed_permanent') THEN ?4 \
+                                 WHEN ?1 IN ('pending', 'processing') THEN NULL ELSE completed_at END, \
+             updated_at = ?4 \
+         WHERE id = ?5 AND version = ?6 RETURNING {TICKET_COLUMNS}"
+    )))
+    .bind(change.to.as_str())
+    .bind(change.result.as_ref().map(ToString::to_string))
+    .bind(change.attempt_count_after(ticket))
+    .bind(&at)
+    .bind(ticket.id.hyphenated())
+    .bind(ticket.version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Err(match fetch_ticket(&mut *conn, ticket.id).await? {
+            None => StoreError::NotFound(ticket.id),
+            Some((current, _)) => StoreError::Conflict {
+                id: ticket.id,
+                message: format!("expected version {}, found {}", ticket.version, current.version),
+            },
+        });
+    };
+    let moved: Ticket = TicketRow::from_row(&row)?.into();
+    let status_change = NewEvent::of(&change.status_change(ticket)).for_request(change.request_id.clone());
+    insert_event(&mut *conn, ticket.id, &status_change, None).await?;
+    for event in &change.events {
+        insert_event(&mut *conn, ticket.id, event, None).await?;
+    }
+    if let Some(delay) = change.enqueue_after {
+        enqueue(&mut *conn, ticket.id, change.request_id.as_deref(), delay).await?;
+    }
+    Ok(moved)
+}
+
 #[async_trait]
 impl TicketStore for SqliteStore {
     async fn create(&self, new: NewTicket) -> Result<(Ticket, bool), StoreError> {
@@ -204,44 +252,7 @@ impl TicketStore for SqliteStore {
 
     async fn transition(&self, ticket: &Ticket, change: Transition) -> Result<Ticket, StoreError> {
         let mut tx = self.begin().await?;
-        let at = now();
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE tickets SET status = ?1, version = version + 1, result = COALESCE(?2, result), \
-                 attempt_count = ?3, \
-                 worker_id = CASE WHEN ?1 = 'processing' THEN worker_id END, \
-                 lease_expires_at = CASE WHEN ?1 = 'processing' THEN lease_expires_at END, \
-                 started_at = CASE WHEN ?1 = 'processing' THEN COALESCE(started_at, ?4) ELSE started_at END, \
-                 completed_at = CASE WHEN ?1 IN ('completed', 'failed_permanent') THEN ?4 \
-                                     WHEN ?1 IN ('pending', 'processing') THEN NULL ELSE completed_at END, \
-                 updated_at = ?4 \
-             WHERE id = ?5 AND version = ?6 RETURNING {TICKET_COLUMNS}"
-        )))
-        .bind(change.to.as_str())
-        .bind(change.result.as_ref().map(ToString::to_string))
-        .bind(change.attempt_count_after(ticket))
-        .bind(&at)
-        .bind(ticket.id.hyphenated())
-        .bind(ticket.version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(match fetch_ticket(&mut tx, ticket.id).await? {
-                None => StoreError::NotFound(ticket.id),
-                Some((current, _)) => StoreError::Conflict {
-                    id: ticket.id,
-                    message: format!("expected version {}, found {}", ticket.version, current.version),
-                },
-            });
-        };
-        let moved: Ticket = TicketRow::from_row(&row)?.into();
-        let status_change = NewEvent::of(&change.status_change(ticket)).for_request(change.request_id.clone());
-        insert_event(&mut tx, ticket.id, &status_change, None).await?;
-        for event in &change.events {
-            insert_event(&mut tx, ticket.id, event, None).await?;
-        }
-        if let Some(delay) = change.enqueue_after {
-            enqueue(&mut tx, ticket.id, change.request_id.as_deref(), delay).await?;
-        }
+        let moved = transition_in(&mut tx, ticket, change).await?;
         tx.commit().await?;
         Ok(moved)
     }

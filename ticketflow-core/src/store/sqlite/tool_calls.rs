@@ -9,12 +9,23 @@ use uuid::Uuid;
 use super::rows::{
     BugReportRow, EscalationRow, PasswordResetRow, REFUND_COLUMNS, RefundRow, TOOL_CALL_COLUMNS, ToolCallRow,
 };
+use super::tickets::insert_event;
 use super::{SqliteStore, now, timestamp};
 use crate::commerce::{OrderStatus, Refund};
 use crate::money::Money;
 use crate::store::{
-    Applied, CallEffects, CallStatus, Effect, Fence, NewToolCall, Render, StoreError, ToolCall, ToolStore, effect_id,
+    Applied, CallEffects, CallStatus, Effect, Fence, NewEvent, NewToolCall, Render, StoreError, ToolCall, ToolCalled,
+    ToolStore, effect_id,
 };
+
+/// The `tool_call` event of `call` as it is now.
+fn tool_call_event(call: &ToolCall) -> NewEvent {
+    NewEvent::of(&ToolCalled {
+        call_id: call.call_id,
+        tool: call.tool.clone(),
+        status: call.status,
+    })
+}
 
 async fn fetch_call(conn: &mut SqliteConnection, call_id: Uuid) -> Result<Option<ToolCall>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -81,8 +92,10 @@ async fn apply(conn: &mut SqliteConnection, call: &ToolCall, effect: Effect) -> 
                 }
             };
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO refunds (id, order_id, ticket_id, call_id, amount_cents, reason, external_id, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {REFUND_COLUMNS}"
+                "INSERT INTO refunds (id, order_id, ticket_id, call_id, amount_cents, reason, external_id, created_at, \
+                     approval_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT a.id FROM approval_requests a WHERE a.call_id = ?4)) \
+                 RETURNING {REFUND_COLUMNS}"
             )))
             .bind(effect_id("RF", call.call_id))
             .bind(&order_id)
@@ -190,8 +203,10 @@ impl ToolStore for SqliteStore {
         let mut tx = self.begin().await?;
         let stamp = now();
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tool_calls (call_id, ticket_id, tool, args, status, result, llm_call_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING RETURNING {TOOL_CALL_COLUMNS}"
+            "INSERT INTO tool_calls (call_id, ticket_id, tool, args, status, result, llm_call_id, created_at, updated_at, \
+                 executed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN ?5 = 'executed' THEN ?8 END) \
+             ON CONFLICT (call_id) DO NOTHING RETURNING {TOOL_CALL_COLUMNS}"
         )))
         .bind(call.call_id.hyphenated())
         .bind(call.ticket_id.hyphenated())
@@ -206,7 +221,11 @@ impl ToolStore for SqliteStore {
         .await
         .map_err(|e| StoreError::for_ticket(e, call.ticket_id))?;
         let outcome = match inserted {
-            Some(row) => (ToolCallRow::from_row(&row)?.into(), true),
+            Some(row) => {
+                let journaled: ToolCall = ToolCallRow::from_row(&row)?.into();
+                insert_event(&mut tx, journaled.ticket_id, &tool_call_event(&journaled), None).await?;
+                (journaled, true)
+            }
             None => {
                 let existing = fetch_call(&mut tx, call.call_id)
                     .await?
@@ -322,8 +341,10 @@ impl ToolStore for SqliteStore {
         .bind(&stamp)
         .fetch_one(&mut *tx)
         .await?;
+        let settled: ToolCall = ToolCallRow::from_row(&row)?.into();
+        insert_event(&mut tx, settled.ticket_id, &tool_call_event(&settled), None).await?;
         tx.commit().await?;
-        Ok(ToolCallRow::from_row(&row)?.into())
+        Ok(settled)
     }
 
     async fn call_effects(&self, ticket_id: Uuid) -> Result<CallEffects, StoreError> {
