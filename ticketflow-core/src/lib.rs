@@ -34,6 +34,7 @@
 pub mod commerce;
 pub mod demo;
 mod engine;
+pub mod facts;
 pub mod health;
 mod history;
 mod kb;
@@ -41,6 +42,7 @@ mod kb;
 pub mod llm;
 pub mod money;
 mod offline;
+pub mod plan;
 pub mod policy;
 pub mod processing;
 pub mod queue;
@@ -65,8 +67,8 @@ pub use kb::{Article, KbError, KnowledgeBase};
 pub use offline::OfflineEngine;
 pub use result::TicketResult;
 pub use state::{
-    ArticleHit, Classification, Draft, EngineUse, Entities, PastTicket, Research, Review, TicketState, TokenUsage,
-    Verdict,
+    ActionTaken, ArticleHit, Classification, Draft, EngineUse, Entities, Handoff, PastTicket, Research, Review,
+    TicketState, TokenUsage, Verdict,
 };
 pub use ticket::{Category, TicketInput, Urgency};
-pub use workflow::{WORKFLOW_VERSION, Workflow};
+pub use workflow::{WORKFLOW_VERSION, Workflow, WorkflowBuilder};

@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::TicketState;
+use crate::facts::Facts;
+use crate::money::Money;
 
 /// Shortest and longest acceptable reply, in characters.
 pub const LENGTH_BOUNDS: (usize, usize) = (120, 2500);
@@ -51,21 +53,180 @@ pub fn promises_reserved_action(text: &str) -> bool {
     PROMISE.is_match(text)
 }
 
+/// True when a sentence of `text` promises a refund, credit or account change that this run
+/// did not make: a sentence may state a refund (and nothing else reserved) only when the run's
+/// refund executed.
+pub fn promises_what_did_not_happen(facts: &Facts, text: &str) -> bool {
+    sentences(text).any(|sentence| {
+        promises_reserved_action(sentence)
+            && !(facts.refunded() && REFUND_WORDS.is_match(sentence) && !ACCOUNT_WORDS.is_match(sentence))
+    })
+}
+
+/// The sentences of `text`, each with its closing punctuation (when white space or the end
+/// follows it: `$149.99` and `ord_1.` stay whole) or line break.
+pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|(_, n)| *n);
+            let ends = c == '\n' || (matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace));
+            if ends {
+                let end = i + c.len_utf8();
+                let sentence = &text[start..end];
+                start = end;
+                return Some(sentence);
+            }
+        }
+        (start < text.len()).then(|| {
+            let rest = &text[start..];
+            start = text.len();
+            rest
+        })
+    })
+}
+
+static REFUND_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)refund").expect("valid regex")
+});
+
+static ACCOUNT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)account|ownership|credit|waive|charge").expect("valid regex")
+});
+
+static TRACKING_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"\b(?:1Z[0-9A-Z]{8,18}|\d{12,22}|[A-Z]{2}\d{9}[A-Z]{2})\b").expect("valid regex")
+});
+
+static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"\$\s?(\d{1,3}(?:,\d{3})*|\d+)(?:\.(\d{2}))?\b").expect("valid regex")
+});
+
+static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)\bord[_-]\w+").expect("valid regex")
+});
+
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(concat!(
+        r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)",
+        r" \d{1,2}, \d{4}\b"
+    ))
+    .expect("valid regex")
+});
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid regex")
+});
+
+/// An amount as a draft writes it (`$1,250` or `$89.99`).
+fn amount_of(capture: &regex::Captures<'_>) -> Option<Money> {
+    let dollars: i64 = capture.get(1)?.as_str().replace(',', "").parse().ok()?;
+    let cents: i64 = capture.get(2).map_or(Some(0), |c| c.as_str().parse().ok())?;
+    Some(Money::from_cents(dollars.checked_mul(100)?.checked_add(cents)?))
+}
+
+/// What the draft says that the run's facts do not: a tracking number, amount, date or order
+/// id no lookup returned, another person's e-mail address. Only checked when the run looked
+/// something up; text the customer wrote or a help article says is not invented.
+fn contradicts_facts(state: &TicketState, facts: &Facts, draft: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if facts.order.is_none() && facts.customer.is_none() && facts.outcome.is_none() {
+        return notes;
+    }
+    let mut quoted = state.ticket.text();
+    if let Some(research) = &state.research {
+        for article in &research.articles {
+            quoted.push('\n');
+            quoted.push_str(&article.passage);
+        }
+    }
+    let tracking = facts.tracking_numbers();
+    for found in TRACKING_NUMBER.find_iter(draft) {
+        if !tracking.contains(found.as_str()) && !quoted.contains(found.as_str()) {
+            notes.push(format!(
+                "gives a tracking number ({}) that is not in the order's data",
+                found.as_str()
+            ));
+        }
+    }
+    let amounts = facts.amounts();
+    let quoted_amounts: Vec<Money> = AMOUNT.captures_iter(&quoted).filter_map(|c| amount_of(&c)).collect();
+    for capture in AMOUNT.captures_iter(draft) {
+        if let Some(amount) = amount_of(&capture)
+            && !amounts.contains(&amount)
+            && !quoted_amounts.contains(&amount)
+        {
+            notes.push(format!("states an amount ({amount}) that is not in the order's data"));
+        }
+    }
+    let dates = facts.dates();
+    for found in DATE.find_iter(draft) {
+        if !dates.contains(found.as_str()) && !quoted.contains(found.as_str()) {
+            notes.push(format!(
+                "gives a date ({}) that is not in the order's data",
+                found.as_str()
+            ));
+        }
+    }
+    let orders = facts.order_ids();
+    let quoted_lower = quoted.to_lowercase();
+    for found in ORDER_ID.find_iter(draft) {
+        let id = found.as_str().to_lowercase();
+        if !orders.contains(&id) && !quoted_lower.contains(&id) {
+            notes.push(format!(
+                "names an order ({}) that is not this customer's",
+                found.as_str()
+            ));
+        }
+    }
+    let own = facts.customer.as_ref().map(|c| c.email.to_lowercase());
+    for found in EMAIL.find_iter(draft) {
+        let address = found.as_str().to_lowercase();
+        let known = own.as_deref() == Some(address.as_str())
+            || quoted_lower.contains(&address)
+            || address.ends_with("@northwind.example")
+            || matches!(&facts.outcome, Some(crate::facts::Outcome::ResetSent(r)) if r.email.eq_ignore_ascii_case(&address));
+        if !known {
+            notes.push(format!(
+                "gives an e-mail address ({}) that is not this customer's",
+                found.as_str()
+            ));
+        }
+    }
+    notes
+}
+
 /// What is wrong with `draft` for this ticket; empty when it passes.
 pub fn check(state: &TicketState, draft: &str) -> Vec<String> {
     let mut notes = Vec::new();
-    if promises_reserved_action(draft) {
+    let facts = Facts::of(state);
+    if promises_what_did_not_happen(&facts, draft) {
         notes.push(
-            "promises a refund, credit or account change: only a specialist may approve those; say the request \
-             was passed on instead"
+            "promises a refund, credit or account change that did not happen: only a specialist may approve \
+             those; say the request was passed on instead"
                 .to_owned(),
         );
     }
-    if let Some(order_id) = state.entities.as_ref().and_then(|e| e.order_id.as_deref())
-        && !draft.contains(order_id)
-    {
-        notes.push(format!("does not cite the order id {order_id}"));
+    if let Some(order_id) = state.entities.as_ref().and_then(|e| e.order_id.as_deref()) {
+        let canonical = facts.order.as_ref().map(|o| o.order_id.as_str());
+        let lower = draft.to_lowercase();
+        let cited = [Some(order_id), canonical]
+            .into_iter()
+            .flatten()
+            .any(|id| lower.contains(&id.to_lowercase()));
+        if !cited {
+            notes.push(format!("does not cite the order id {order_id}"));
+        }
     }
+    notes.extend(contradicts_facts(state, &facts, draft));
     let lower = draft.to_lowercase();
     if let Some(marker) = INTERNAL_MARKERS.iter().find(|m| lower.contains(*m)) {
         notes.push(format!("leaks internal text ({marker:?})"));
@@ -155,6 +316,21 @@ mod tests {
         ] {
             assert!(promises_reserved_action(text), "{text}");
         }
+    }
+
+    #[test]
+    fn sentences_end_at_punctuation_before_white_space() {
+        let text = "I have refunded $149.99 (refund RF-1). It shows in 5 days!\nThanks";
+        assert_eq!(
+            sentences(text).collect::<Vec<_>>(),
+            [
+                "I have refunded $149.99 (refund RF-1).",
+                " It shows in 5 days!",
+                "\n",
+                "Thanks"
+            ]
+        );
+        assert_eq!(sentences("").count(), 0);
     }
 
     #[test]

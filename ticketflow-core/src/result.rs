@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Category, Draft, EngineUse, Entities, Research, Review, TicketState, TokenUsage};
+use crate::{ActionTaken, Category, Draft, EngineUse, Entities, Handoff, Research, Review, TicketState, TokenUsage};
 
 /// The outcome of the workflow for one ticket, as stored in the ticket's `result` column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,12 @@ pub struct TicketResult {
     pub engine: BTreeMap<String, EngineUse>,
     /// Tokens used over all steps.
     pub tokens: TokenUsage,
+    /// Every tool call of the run, in order, read-only lookups included.
+    #[serde(default)]
+    pub actions_taken: Vec<ActionTaken>,
+    /// Set when the ticket went to a person instead of being answered (it ends `escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
 }
 
 impl TicketResult {
@@ -45,6 +51,8 @@ impl TicketResult {
             final_response: state.final_response.clone(),
             engine: state.engine.clone(),
             tokens: state.total_tokens(),
+            actions_taken: state.actions.clone(),
+            handoff: state.handoff.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::CallStatus;
 use crate::{Category, TicketInput, Urgency};
 
 /// The output of the classify step.
@@ -136,6 +137,59 @@ impl TokenUsage {
     }
 }
 
+/// A tool call the run made, in the order it was proposed: what `actions_taken` lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ActionTaken {
+    /// ticketflow's id for the call.
+    pub call_id: uuid::Uuid,
+    /// The tool (or `send_reply`, a held reply).
+    pub tool: String,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// Where it is.
+    pub status: CallStatus,
+    /// What it returned, or why it was refused or rejected.
+    pub result: Option<serde_json::Value>,
+    /// The approval request, when the call waited for a person.
+    pub approval_id: Option<uuid::Uuid>,
+}
+
+impl ActionTaken {
+    /// The record of a journaled call.
+    pub fn of(call: &crate::store::ToolCall) -> Self {
+        Self {
+            call_id: call.call_id,
+            tool: call.tool.clone(),
+            args: call.args.clone(),
+            status: call.status,
+            result: call.result.clone(),
+            approval_id: None,
+        }
+    }
+
+    /// True for a call that only reads (its result is a fact, not an action).
+    pub fn is_lookup(&self) -> bool {
+        crate::tools::is_lookup(&self.tool)
+    }
+
+    /// The result as `T`, when the call executed and its result is one.
+    pub fn output<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        if self.status != CallStatus::Executed {
+            return None;
+        }
+        serde_json::from_value(self.result.clone()?).ok()
+    }
+}
+
+/// Why a ticket was handed to a person instead of answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// Why.
+    pub reason: String,
+    /// The escalation record, when `escalate_to_human` made one.
+    pub escalation_id: Option<String>,
+}
+
 /// Everything the workflow knows about one ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketState {
@@ -158,6 +212,12 @@ pub struct TicketState {
     pub final_response: Option<String>,
     /// Which engine produced each step, by step name.
     pub engine: BTreeMap<String, EngineUse>,
+    /// Every tool call of the run, in order (lookups included).
+    #[serde(default)]
+    pub actions: Vec<ActionTaken>,
+    /// Set when the ticket goes to a person: no automatic reply is sent.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
 }
 
 impl TicketState {
@@ -173,6 +233,8 @@ impl TicketState {
             reviewed_drafts: Vec::new(),
             final_response: None,
             engine: BTreeMap::new(),
+            actions: Vec::new(),
+            handoff: None,
         }
     }
 
@@ -181,6 +243,36 @@ impl TicketState {
         self.review
             .as_ref()
             .is_some_and(|r| r.verdict == Verdict::NeedsRevision)
+    }
+
+    /// The call awaiting a person's decision, if any.
+    pub fn held_call(&self) -> Option<&ActionTaken> {
+        self.actions.iter().find(|a| a.status == CallStatus::AwaitingApproval)
+    }
+
+    /// True when a call waits for a decision or may run now.
+    pub fn has_unsettled_calls(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| a.status == CallStatus::AwaitingApproval || a.status.runnable())
+    }
+
+    /// The action the run proposed (not a lookup, not the reply), if any.
+    pub fn action(&self) -> Option<&ActionTaken> {
+        self.actions
+            .iter()
+            .find(|a| !a.is_lookup() && a.tool != crate::store::SEND_REPLY)
+    }
+
+    /// Records a call's latest journal row, appending it if it is new to the run.
+    pub fn record_call(&mut self, call: &crate::store::ToolCall) {
+        match self.actions.iter_mut().find(|a| a.call_id == call.call_id) {
+            Some(known) => {
+                known.status = call.status;
+                known.result = call.result.clone();
+            }
+            None => self.actions.push(ActionTaken::of(call)),
+        }
     }
 
     /// Records which engine produced `step`. A step that ran more than once (a draft that was

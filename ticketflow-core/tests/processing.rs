@@ -378,3 +378,104 @@ async fn nul_characters_in_llm_output_do_not_poison_the_ticket_on_postgres() {
     );
     pipeline.stop().await;
 }
+
+/// A run that paused on a held refund and crashed before its hold was written: whoever takes
+/// the ticket over finds the pause and no decision, and holds the ticket again without running
+/// anything; once decided, the next delivery resumes the run and the refund is made once.
+#[tokio::test]
+async fn a_pause_whose_hold_was_lost_waits_again_and_never_runs_on() {
+    use ticketflow_core::processing::{Processed, Processor};
+    use ticketflow_core::store::{ApprovalQuery, ApprovalStatus, Decision, NewTicket};
+    use ticketflow_core::{TicketInput, TicketState};
+
+    let store = sqlite_store().await;
+    store.load_demo_data(chrono::Utc::now()).await.unwrap();
+    let workflow = ticketflow_core::settings::Settings::default()
+        .workflow(Some(store.clone()))
+        .unwrap();
+    let (ticket, _) = store
+        .create(NewTicket {
+            customer_id: "cust_john_doe".into(),
+            subject: "Refund".into(),
+            body: "Please refund the Wireless Headphones Pro from order ord_12345.".into(),
+            ..NewTicket::default()
+        })
+        .await
+        .unwrap();
+    let (claimed, fence) = store
+        .claim(ticket.id, "crashed", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    let input = TicketState::new(TicketInput {
+        id: ticket.id.to_string(),
+        customer_id: claimed.customer_id.clone(),
+        subject: claimed.subject.clone(),
+        body: claimed.body.clone(),
+    });
+    let outcome = workflow
+        .graph()
+        .runner()
+        .checkpointer(store.checkpointer(Some(fence)))
+        .without_input_checkpoint()
+        .metadata(json!({ "lease_epoch": fence.epoch }))
+        .start(&ticket.id.to_string(), input)
+        .await
+        .unwrap();
+    assert!(!outcome.is_finished(), "the run paused at the gate");
+    // The worker dies here: the pause is checkpointed, the hold never written.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let processor = Processor::new(store.clone(), workflow, fast_config("w2"));
+    let message = TicketMessage {
+        ticket_id: ticket.id,
+        request_id: None,
+        traceparent: None,
+        attempt: 0,
+    };
+    assert_eq!(processor.process(&message).await.unwrap(), Processed::AwaitingApproval);
+    let held = store.get(ticket.id).await.unwrap().unwrap();
+    assert_eq!(held.status, TicketStatus::AwaitingApproval);
+    let page = store.approvals(&ApprovalQuery::default()).await.unwrap();
+    assert_eq!(page.total, 1);
+    let approval = page.approvals[0].clone();
+    assert_eq!(
+        (approval.action_type.as_str(), approval.status),
+        ("process_refund", ApprovalStatus::Pending)
+    );
+    let steps = |events: &[ticketflow_core::store::TicketEvent]| {
+        events
+            .iter()
+            .filter(|e| e.event_type == "step_complete")
+            .filter_map(|e| e.step_name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        steps(&store.events(ticket.id).await.unwrap()),
+        ["classify", "extract", "research"]
+    );
+    assert_eq!(
+        processor.process(&message).await.unwrap(),
+        Processed::Skipped("not waiting to be processed"),
+        "a held ticket is not claimed"
+    );
+
+    store
+        .decide(
+            approval.id,
+            Decision {
+                approved: true,
+                ..Decision::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(processor.process(&message).await.unwrap(), Processed::Completed);
+    assert_eq!(store.refunds("ord_12345").await.unwrap().len(), 1);
+    assert_eq!(
+        steps(&store.events(ticket.id).await.unwrap()),
+        [
+            "classify", "extract", "research", "gate", "act", "draft", "review", "finalize"
+        ]
+    );
+}

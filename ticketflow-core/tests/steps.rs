@@ -32,6 +32,7 @@ async fn through_research(subject: &str, body: &str) -> TicketState {
         &Research {
             kb: Arc::new(KnowledgeBase::bundled().unwrap()),
             history: None,
+            tools: None,
         },
         s,
     )
@@ -141,7 +142,7 @@ async fn finalize_picks_the_best_draft_and_strips_promises() {
     };
     s.reviewed_drafts = vec![(bad.clone(), 2), (good.clone(), 0)];
     s.draft = Some(bad);
-    let s = run(&Finalize, s).await;
+    let s = run(&Finalize::default(), s).await;
     assert_eq!(s.final_response.as_deref(), Some(good.text.as_str()));
 
     let mut s = state("Refund", "x");
@@ -150,7 +151,7 @@ async fn finalize_picks_the_best_draft_and_strips_promises() {
         revision: 2,
     });
     s.reviewed_drafts = vec![(s.draft.clone().unwrap(), 1)];
-    let s = run(&Finalize, s).await;
+    let s = run(&Finalize::default(), s).await;
     let reply = s.final_response.unwrap();
     assert!(!policy::promises_reserved_action(&reply), "{reply}");
     assert!(reply.contains("Your order is noted."));

@@ -263,3 +263,23 @@ fn the_graph_draws_its_review_loop() {
     assert!(mermaid.contains("review -.->|approve| finalize"));
     assert_eq!(workflow.graph().node_names().collect::<Vec<_>>(), names::ALL);
 }
+
+#[tokio::test]
+async fn with_tools_the_graph_has_the_gate_and_continues_the_previous_version() {
+    let store = ticketflow_core::testing::database::sqlite_store().await;
+    let workflow = ticketflow_core::settings::Settings::default()
+        .workflow(Some(store))
+        .unwrap();
+    let mermaid = workflow.graph().to_mermaid();
+    for edge in [
+        "research -.->|act| gate",
+        "research -.->|reply| draft",
+        "act -.->|hand_off| finalize",
+        "finalize -.->|hold| reply_gate",
+    ] {
+        assert!(mermaid.contains(edge), "{edge} missing from:\n{mermaid}");
+    }
+    let graph = workflow.graph();
+    assert!(graph.continues(WORKFLOW_VERSION) && graph.continues("support-v1"));
+    assert!(!graph.continues("support-v0"));
+}

@@ -71,6 +71,17 @@ pub fn draft(state: &TicketState) -> String {
             entities.urgency.as_str()
         );
     }
+    let facts = crate::facts::Facts::of(state);
+    if !facts.is_empty() {
+        prompt.push_str(
+            "Facts from our systems (state them as given; they are the only order status, carrier, tracking \
+             number, date or amount you may give, and another customer's data must never appear). If they say a \
+             refund was made, say so with its amount and refund id; otherwise never say that a refund happened:\n",
+        );
+        for sentence in facts.sentences() {
+            let _ = writeln!(prompt, "- {sentence}");
+        }
+    }
     if let Some(research) = &state.research {
         for article in &research.articles {
             let _ = writeln!(prompt, "Help article \"{}\": {}", article.title, article.passage);

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::facts::Facts;
 use crate::{Category, TicketState};
 
 fn acknowledgement(issue_type: Option<&str>, category: Category) -> &'static str {
@@ -90,12 +91,21 @@ pub(crate) fn compose(state: &TicketState) -> String {
         .is_some_and(|r| r.notes.iter().any(|n| n.starts_with("too long")));
     let passage_chars = if too_long { PASSAGE_CHARS / 3 } else { PASSAGE_CHARS };
 
+    let facts = Facts::of(state);
     let mut reply = String::from("Hello,\n\n");
     reply.push_str(acknowledgement(entities.issue_type.as_deref(), category));
-    if let Some(order_id) = &entities.order_id {
+    if let Some(order_id) = &entities.order_id
+        && facts.order.is_none()
+        && facts.order_not_found.is_none()
+    {
         let _ = write!(reply, " I have noted your order {order_id} on this ticket.");
     }
     reply.push_str("\n\n");
+    let stated = facts.sentences();
+    for sentence in &stated {
+        reply.push_str(sentence);
+        reply.push_str("\n\n");
+    }
     if let Some(article) = state.research.as_ref().and_then(|r| r.articles.first()) {
         let _ = write!(
             reply,
@@ -104,7 +114,11 @@ pub(crate) fn compose(state: &TicketState) -> String {
             shorten(&article.passage, passage_chars)
         );
     }
-    reply.push_str(next_steps(category));
+    if facts.outcome.is_some() {
+        reply.push_str(next_steps(Category::General));
+    } else {
+        reply.push_str(next_steps(category));
+    }
     reply.push_str("\n\nBest regards,\nNorthwind Support");
     reply
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use ticketflow_graph::{CancellationToken, GraphError, Outcome};
+use ticketflow_graph::{CancellationToken, Checkpointer, GraphError, Outcome};
 use uuid::Uuid;
 
 use crate::queue::TicketMessage;
 use crate::store::{
-    Failed, Fence, Interrupted, ManualRetry, NewEvent, RetryScheduled, Store, StoreError, Ticket, TicketStatus,
-    TicketStore, Transition,
+    Approval, ApprovalStatus, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, RetryScheduled, Store,
+    StoreError, Ticket, TicketStatus, TicketStore, Transition,
 };
 use crate::{EngineError, TicketInput, TicketResult, TicketState, Workflow};
 
@@ -73,6 +73,8 @@ pub enum Processed {
     Failed,
     /// The ticket paused for a human decision (`awaiting_approval`).
     AwaitingApproval,
+    /// The ticket was handed to a person (`escalated`): no automatic reply.
+    Escalated,
     /// Nothing to do: unknown ticket, already finished, or held by another live worker.
     Skipped(&'static str),
     /// This run lost the ticket to another (its lease expired and was taken over).
@@ -170,6 +172,7 @@ impl Processor {
                 Processed::Failed => Some("failed_permanent"),
                 Processed::RetryScheduled { .. } => Some("retry"),
                 Processed::AwaitingApproval => Some("awaiting_approval"),
+                Processed::Escalated => Some("escalated"),
                 _ => None,
             };
             if let Some(status) = status {
@@ -222,57 +225,96 @@ impl Processor {
         let id = ticket.id;
         let lost = CancellationToken::new();
         let _heartbeat = self.heartbeat(fence, lost.clone());
+        let checkpointer = self.store.checkpointer(Some(fence));
+        let thread = id.to_string();
         let mut runner = self
             .workflow
             .graph()
             .runner()
-            .checkpointer(self.store.checkpointer(Some(fence)))
+            .checkpointer(checkpointer.clone())
             // The ticket's row holds the input: a run that stops before its first step's
             // checkpoint starts over from it, so the input needs no checkpoint of its own.
             .without_input_checkpoint()
             .cancellation(lost)
             .observer(Arc::new(record_step_durations))
-            .metadata(json!({ "request_id": message.request_id, "worker_id": self.config.worker_id }));
+            // The steps fence their effects with the lease (see `steps::scope`).
+            .metadata(json!({
+                "request_id": message.request_id,
+                "worker_id": self.config.worker_id,
+                "lease_epoch": fence.epoch,
+            }));
         if let Some(keep) = self.config.retain_checkpoints {
             runner = runner.retain_history(keep);
         }
         let input = TicketState::new(TicketInput {
-            id: id.to_string(),
+            id: thread.clone(),
             customer_id: ticket.customer_id.clone(),
             subject: ticket.subject.clone(),
             body: ticket.body.clone(),
         });
-        // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
-        // exist (every write is fenced by a lease), and the run starts without reading any.
-        let outcome = if fence.epoch == 1 {
-            runner.start(&id.to_string(), input).await
-        } else {
-            runner.run_once(&id.to_string(), input).await
-        };
         let request_id = message.request_id.clone();
         let finish = |change: Transition| Transition {
             request_id: request_id.clone(),
             ..change
         };
+        // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
+        // exist (every write is fenced by a lease), and the run starts without reading any.
+        let outcome = if fence.epoch == 1 {
+            runner.start(&thread, input).await
+        } else {
+            match self.paused_on(checkpointer.as_ref(), &thread).await {
+                Ok(Paused::Not) => runner.run_once(&thread, input).await,
+                // The decision is read here, from the database, and passed in: the gate
+                // decides on what is stored, never on what a message said.
+                Ok(Paused::Decided(approval)) => {
+                    let decision = serde_json::to_value(&approval).unwrap_or_default();
+                    runner.resume_with(&thread, decision).await
+                }
+                // Nobody has decided (the ticket was handed back by a retry, or a stray
+                // delivery): the run never goes on without a decision, so it waits again.
+                Ok(Paused::Undecided { payload, node }) => Ok(Outcome::Interrupted {
+                    state: input,
+                    node,
+                    payload,
+                    step: 0,
+                }),
+                Err(error) if error.is_outage() => return self.release(fence, &error.to_string()).await,
+                Err(error) => return self.fail(&ticket, "workflow", &error.to_string(), false, finish).await,
+            }
+        };
         match outcome {
             Ok(Outcome::Finished { state, .. }) => {
                 let mut result = serde_json::to_value(TicketResult::from_state(&state)).unwrap_or_default();
                 strip_nul(&mut result);
-                self.settle(
-                    &ticket,
-                    finish(Transition::to(TicketStatus::Completed).with_result(result)),
-                    Processed::Completed,
-                )
-                .await
+                let (status, done) = match &state.handoff {
+                    Some(handoff) => {
+                        tracing::info!(ticket_id = %id, reason = %handoff.reason, "ticket handed to a person");
+                        (TicketStatus::Escalated, Processed::Escalated)
+                    }
+                    None => (TicketStatus::Completed, Processed::Completed),
+                };
+                self.settle(&ticket, finish(Transition::to(status).with_result(result)), done)
+                    .await
             }
-            Ok(Outcome::Interrupted { payload, node, .. }) => {
-                let event = NewEvent::of(&Interrupted {
-                    interrupted_at: node.to_string(),
-                    payload,
-                });
-                let change = finish(Transition::to(TicketStatus::AwaitingApproval).with_event(event));
-                self.settle(&ticket, change, Processed::AwaitingApproval).await
-            }
+            Ok(Outcome::Interrupted { payload, node, .. }) => match held_call(&payload) {
+                Some(request) => {
+                    let request = NewApproval {
+                        interrupted_at: node.to_string(),
+                        ..request
+                    };
+                    let change = finish(Transition::to(TicketStatus::AwaitingApproval));
+                    self.hold(&ticket, request, change).await
+                }
+                // An interrupt that is not a held call (a graph of the embedder's own).
+                None => {
+                    let event = NewEvent::of(&Interrupted {
+                        interrupted_at: node.to_string(),
+                        payload,
+                    });
+                    let change = finish(Transition::to(TicketStatus::AwaitingApproval).with_event(event));
+                    self.settle(&ticket, change, Processed::AwaitingApproval).await
+                }
+            },
             Err(GraphError::NodeFailed {
                 node, source, attempts, ..
             }) => match source.downcast_ref::<EngineError>() {
@@ -306,6 +348,11 @@ impl Processor {
                     };
                     self.fail(&ticket, &node, &reason, exhausted, finish).await
                 }
+                // A tool's effect found the lease gone: another run has the ticket.
+                None if matches!(source.downcast_ref::<StoreError>(), Some(StoreError::Fenced(_))) => {
+                    tracing::warn!(ticket_id = %id, step = %node, "lease lost before an effect: run stopped");
+                    Ok(Processed::Superseded)
+                }
                 // Not the engine: the research step's history query, a bug in a node. A
                 // database outage is never charged to the ticket.
                 None if source.downcast_ref::<StoreError>().is_some_and(StoreError::is_outage) => {
@@ -331,6 +378,44 @@ impl Processor {
                 // fail visibly rather than guess.
                 self.fail(&ticket, "workflow", &other.to_string(), false, finish).await
             }
+        }
+    }
+
+    /// Whether the thread's last checkpoint is a pause on a held call, and if so whether a
+    /// person has decided on it.
+    async fn paused_on(&self, checkpointer: &dyn Checkpointer, thread: &str) -> Result<Paused, StoreError> {
+        let latest = checkpointer
+            .latest(thread)
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let Some((payload, node)) = latest.and_then(|c| Some((c.interrupt?, c.next_node?.to_string()))) else {
+            return Ok(Paused::Not);
+        };
+        let Some(held) = held_call(&payload) else {
+            return Ok(Paused::Not);
+        };
+        Ok(match self.store.approval_for_call(held.call_id).await? {
+            Some(approval) if approval.status != ApprovalStatus::Pending => Paused::Decided(approval),
+            _ => Paused::Undecided { payload, node },
+        })
+    }
+
+    /// Pauses the ticket on a held call: the approval request and the move to
+    /// `awaiting_approval` in one transaction.
+    async fn hold(&self, ticket: &Ticket, request: NewApproval, change: Transition) -> Result<Processed, ProcessError> {
+        let held = self
+            .while_unavailable(|| self.store.hold(ticket, request.clone(), change.clone()))
+            .await;
+        match held {
+            Ok(approval) => {
+                tracing::info!(ticket_id = %ticket.id, approval_id = %approval.id, action = %approval.action_type, "waiting for a person's decision");
+                Ok(Processed::AwaitingApproval)
+            }
+            Err(StoreError::Conflict { message, .. }) => {
+                tracing::warn!(ticket_id = %ticket.id, %message, "ticket changed under this run: pause discarded");
+                Ok(Processed::Superseded)
+            }
+            Err(other) => Err(ProcessError(other)),
         }
     }
 
@@ -421,6 +506,33 @@ impl Processor {
             }
         }
     }
+}
+
+/// What a resumed run finds at the end of its thread.
+enum Paused {
+    /// No pause: the run continues (or starts) as usual.
+    Not,
+    /// Paused on a call a person has decided on.
+    Decided(Approval),
+    /// Paused on a call nobody has decided on yet.
+    Undecided {
+        /// The pause's payload.
+        payload: serde_json::Value,
+        /// The node that paused.
+        node: String,
+    },
+}
+
+/// The held call an interrupt's payload names (`call_id`, `action_type`, `action_params`), as
+/// the gates write it.
+fn held_call(payload: &serde_json::Value) -> Option<NewApproval> {
+    let call_id = payload.get("call_id")?.as_str()?.parse().ok()?;
+    Some(NewApproval {
+        call_id,
+        action_type: payload.get("action_type")?.as_str()?.to_owned(),
+        action_params: payload.get("action_params").cloned().unwrap_or_default(),
+        interrupted_at: String::new(),
+    })
 }
 
 /// Records each completed step's duration in `workflow_step_duration_seconds{step}`.

@@ -256,6 +256,7 @@ mod tests {
             "demo_data" => "false",
             "approval_required" => "lookup_product,check_order_status",
             "auto_approve_refund_below" => "25.5",
+            "reply_approval" => "all",
             "github_repo" => "owner/name",
             "database_schema" => "tf_other",
             _ => "custom",

@@ -44,6 +44,7 @@ use crate::commerce::{Commerce, StoreCommerce};
 use crate::money::Money;
 use crate::processing::{BackgroundOptions, ProcessorConfig, default_worker_id};
 use crate::queue::QueueType;
+use crate::steps::ReplyApproval;
 use crate::store::Store;
 use crate::store::StoreOptions;
 use crate::telemetry::{LogFormat, LoggingOptions};
@@ -139,6 +140,9 @@ pub struct Settings {
     pub approval_required: Vec<String>,
     /// Refunds below this many dollars run without a person's approval (0: every refund waits).
     pub auto_approve_refund_below: Money,
+    /// Which replies wait for a person before they are sent: none, actions (those of tickets
+    /// that proposed an action) or all.
+    pub reply_approval: ReplyApproval,
     /// The company's password reset page; reset e-mails link to it with ?token=….
     pub password_reset_url: String,
     /// An OTLP/HTTP collector for traces, such as http://localhost:4318 (unset: no export).
@@ -186,6 +190,7 @@ impl Default for Settings {
             github_api_url: "https://api.github.com".into(),
             approval_required: Vec::new(),
             auto_approve_refund_below: Money::ZERO,
+            reply_approval: ReplyApproval::None,
             password_reset_url: "https://example.invalid/reset-password".into(),
             otel_exporter_otlp_endpoint: None,
             rust_log: "info".into(),
@@ -329,10 +334,23 @@ impl Settings {
     }
 
     /// The support workflow on [`engine`](Self::engine) and
-    /// [`knowledge_base`](Self::knowledge_base), with the customer's history from `history`.
-    pub fn workflow(&self, history: Option<Arc<dyn HistorySource>>) -> Result<Workflow, StartError> {
-        let kb = self.knowledge_base().map_err(StartError::KnowledgeBase)?;
-        Ok(Workflow::new(self.engine()?, Arc::new(kb), history))
+    /// [`knowledge_base`](Self::knowledge_base). Over a `store`: with the customer's history
+    /// from it, the [`tools`](Self::tools) on it and `REPLY_APPROVAL`; without one, the steps
+    /// alone (no history, no tools).
+    pub fn workflow(&self, store: Option<Arc<dyn Store>>) -> Result<Workflow, StartError> {
+        let kb = Arc::new(self.knowledge_base().map_err(StartError::KnowledgeBase)?);
+        let builder = Workflow::builder(self.engine()?, kb.clone());
+        Ok(match store {
+            Some(store) => {
+                let history: Arc<dyn HistorySource> = store.clone();
+                builder
+                    .history(Some(history))
+                    .tools(self.tools(store, kb)?)
+                    .reply_approval(self.reply_approval)
+                    .build()
+            }
+            None => builder.build(),
+        })
     }
 
     /// The tools over `store` and `kb`: support data from `COMMERCE_API_URL` or the store's

@@ -1,0 +1,156 @@
+//! Which action a ticket asks for, and with which arguments: the pipeline's rules, the same
+//! whatever engine classified and extracted it. At most one action per ticket; the tools'
+//! own checks (scope, existence, limits) still run when it is proposed, so a plan built from a
+//! hostile ticket can at worst propose a call that is refused.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::json;
+
+use crate::facts::Facts;
+use crate::money::Money;
+use crate::tools::OrderView;
+use crate::{Category, TicketState, Urgency};
+
+/// A call the ticket asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// The tool.
+    pub tool: &'static str,
+    /// Its arguments.
+    pub args: serde_json::Value,
+}
+
+static ASKS_FOR_A_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(concat!(
+        r"(?i)\b(?:(?:speak|talk|chat)\s+(?:to|with)\s+(?:a|an|your|some)?\s*(?:human|person|manager|supervisor|",
+        r"real person|someone|agent)|escalate|(?:your|a)\s+(?:manager|supervisor)|legal action|my lawyer)\b"
+    ))
+    .expect("valid regex")
+});
+
+static ASKS_FOR_A_REFUND: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)\b(?:refund|reimburs|money back|reembolso|rembourse|erstattung|rimborso)").expect("valid regex")
+});
+
+static ASKS_FOR_A_RESET: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)\b(?:reset|forgot|forgotten|locked out|can'?t (?:log|sign) in)\b").expect("valid regex")
+});
+
+/// The most characters of the ticket's text an action's free-text argument carries.
+const TEXT_CHARS: usize = 1_000;
+
+fn clipped(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The action `state`'s ticket asks for, given what the lookups found; `None` when it asks for
+/// none (or for one that needs facts the lookups did not find: a refund of an order that is not
+/// the customer's is never proposed, and the reply says the order was not found).
+pub fn plan(state: &TicketState, facts: &Facts) -> Option<Planned> {
+    let text = state.ticket.text();
+    let entities = state.entities.clone().unwrap_or_default();
+    let issue = entities.issue_type.as_deref();
+    let category = state.classification.as_ref().map(|c| c.category);
+    if ASKS_FOR_A_PERSON.is_match(&text) {
+        return Some(Planned {
+            tool: "escalate_to_human",
+            args: json!({
+                "reason": clipped(&format!("The customer asked for a person: {}", state.ticket.subject), TEXT_CHARS),
+                "suggested_action": "Contact the customer and take the ticket over.",
+            }),
+        });
+    }
+    let wants_refund = matches!(issue, Some("refund_request" | "double_charge")) || ASKS_FOR_A_REFUND.is_match(&text);
+    if wants_refund && let Some(order) = &facts.order {
+        return Some(Planned {
+            tool: "process_refund",
+            args: json!({
+                "order_id": order.order_id,
+                "amount": refund_amount(order, &text),
+                "reason": clipped(&format!("Customer request: {}", state.ticket.subject), 500),
+            }),
+        });
+    }
+    let wants_reset = matches!(issue, Some("password_reset"))
+        || (matches!(issue, Some("account_locked" | "login_problem")) && ASKS_FOR_A_RESET.is_match(&text));
+    if wants_reset && let Some(customer) = &facts.customer {
+        return Some(Planned {
+            tool: "reset_password",
+            args: json!({ "user_email": customer.email }),
+        });
+    }
+    if matches!(issue, Some("crash" | "bug" | "data_issue")) && category == Some(Category::Technical) {
+        let priority = match entities.urgency {
+            Urgency::High => "high",
+            Urgency::Medium => "medium",
+            Urgency::Low => "low",
+        };
+        return Some(Planned {
+            tool: "create_bug_report",
+            args: json!({
+                "title": clipped(&state.ticket.subject, 200),
+                "description": clipped(&state.ticket.body, TEXT_CHARS),
+                "priority": priority,
+            }),
+        });
+    }
+    None
+}
+
+/// What to refund: the price of the items the ticket names (by a distinctive word of the
+/// item's name), or, when it names none, everything still refundable; never more than that.
+pub fn refund_amount(order: &OrderView, text: &str) -> Money {
+    let lower = text.to_lowercase();
+    let words = |name: &str| -> Vec<String> {
+        name.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 4 && !GENERIC.contains(w))
+            .map(str::to_owned)
+            .collect()
+    };
+    let named: Vec<Money> = order
+        .items
+        .iter()
+        .filter(|item| words(&item.name).iter().any(|w| lower.contains(w.as_str())))
+        .filter_map(|item| item.unit_price.times(item.quantity))
+        .collect();
+    let asked = named
+        .into_iter()
+        .try_fold(Money::ZERO, Money::checked_add)
+        .filter(|sum| sum.is_positive());
+    match asked {
+        Some(sum) if sum < order.refundable => sum,
+        _ => order.refundable,
+    }
+}
+
+/// Words of product names too common to say which item a ticket means.
+const GENERIC: &[&str] = &["with", "pack", "inch", "wireless", "usb-c", "cable"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_for_a_person_are_recognised() {
+        for text in [
+            "I want to speak to a human",
+            "Let me talk with your manager",
+            "Please escalate this",
+            "I will take legal action",
+        ] {
+            assert!(ASKS_FOR_A_PERSON.is_match(text), "{text}");
+        }
+        for text in [
+            "My manager asked me to check the invoice",
+            "The human interface device fails",
+        ] {
+            assert!(!ASKS_FOR_A_PERSON.is_match(text), "{text}");
+        }
+    }
+}
