@@ -76,6 +76,27 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// With API keys configured, only a caller with a valid one passes.
+    pub(crate) fn authorize(&self, keys: &ApiKeys) -> Result<(), crate::ApiError> {
+        if keys.enabled() && matches!(self, Caller::Anonymous) {
+            return Err(crate::ApiError::Unauthorized(crate::error::body(
+                "unauthorized",
+                "a valid API key is required: Authorization: Bearer <key>",
+                Some("Authorization".into()),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The name recorded for what the caller does (who decided an approval): the key's, when
+    /// it presented one (`api-key-1` for the first key of `API_KEYS`, ...); none when anonymous.
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Caller::Key(ApiKeyAuth(KeyHolder(index))) => Some(format!("api-key-{}", index + 1)),
+            Caller::Anonymous => None,
+        }
+    }
+
     /// The rate-limit identity: the key when there is one, else the client's IP.
     pub fn client(&self, ip: Option<IpAddr>) -> String {
         match self {

@@ -116,6 +116,8 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         ["tickets"] => Some("GET, POST"),
         ["tickets", _] | ["tickets", _, "events"] => Some("GET"),
         ["tickets", _, "retry"] => Some("POST"),
+        ["approvals"] | ["approvals", _] | ["dashboard", "stats"] => Some("GET"),
+        ["approvals", _, "decide"] => Some("POST"),
         ["health"] | ["metrics"] | ["openapi.json"] | ["docs", ..] => Some("GET"),
         _ => None,
     }

@@ -19,7 +19,7 @@ pub enum ApiError {
     /// Missing or invalid API key (when `API_KEYS` is set).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// No such ticket.
+    /// No such ticket (or approval request).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// Conflicts with the ticket's state or an idempotency key's earlier use.
@@ -60,6 +60,9 @@ impl From<StoreError> for ApiError {
                 Some(field.into()),
             )),
             StoreError::NotFound(id) => ApiError::NotFound(body("not_found", format!("ticket {id} not found"), None)),
+            StoreError::UnknownApproval(id) => {
+                ApiError::NotFound(body("not_found", format!("approval {id} not found"), None))
+            }
             StoreError::Conflict { message, .. } => ApiError::Conflict(body("conflict", message, None)),
             StoreError::IdempotencyConflict(id) => ApiError::Conflict(body(
                 "idempotency_conflict",
@@ -147,19 +150,45 @@ pub(crate) fn error_response(error: Error) -> Response {
     json_error(status, code, message, None)
 }
 
-/// The required text fields of each operation's JSON body, in order.
-const REQUIRED_TEXT_FIELDS: &[(&str, &[&str])] = &[("create_ticket", &["subject", "body", "customer_id"])];
+/// What a required field of a JSON body must be.
+#[derive(Clone, Copy)]
+enum Required {
+    Text,
+    Boolean,
+}
 
-/// The first required field of `operation`'s body that is missing or not a string, if the body
-/// is a JSON object at all.
+impl Required {
+    fn accepts(self, value: &serde_json::Value) -> bool {
+        match self {
+            Required::Text => value.is_string(),
+            Required::Boolean => value.is_boolean(),
+        }
+    }
+}
+
+/// The required fields of each operation's JSON body, in order.
+const REQUIRED_FIELDS: &[(&str, &[(&str, Required)])] = &[
+    (
+        "create_ticket",
+        &[
+            ("subject", Required::Text),
+            ("body", Required::Text),
+            ("customer_id", Required::Text),
+        ],
+    ),
+    ("decide_approval", &[("approved", Required::Boolean)]),
+];
+
+/// The first required field of `operation`'s body that is missing or of the wrong type, if the
+/// body is a JSON object at all.
 pub(crate) fn first_invalid_field(operation: &str, body: &[u8]) -> Option<&'static str> {
-    let fields = REQUIRED_TEXT_FIELDS.iter().find(|(op, _)| *op == operation)?.1;
+    let fields = REQUIRED_FIELDS.iter().find(|(op, _)| *op == operation)?.1;
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let object = value.as_object()?;
     fields
         .iter()
-        .copied()
-        .find(|f| !object.get(*f).is_some_and(serde_json::Value::is_string))
+        .find(|(field, required)| !object.get(*field).is_some_and(|v| required.accepts(v)))
+        .map(|(field, _)| *field)
 }
 
 pub(crate) fn is_json(response: &Response) -> bool {

@@ -19,6 +19,7 @@
 
 mod access;
 mod api;
+mod approvals;
 mod edge;
 mod error;
 pub mod model;
@@ -39,7 +40,7 @@ pub use edge::REQUEST_ID_HEADER;
 pub use error::ApiError;
 
 /// The largest request body accepted (larger: 413).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The request id of the request being served (request extension).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,15 +110,22 @@ impl AppState {
 }
 
 /// The OpenAPI service (for its document).
-pub fn openapi(state: &AppState) -> OpenApiService<api::TicketsApi, ()> {
+pub fn openapi(state: &AppState) -> OpenApiService<(api::TicketsApi, approvals::ApprovalsApi), ()> {
     OpenApiService::new(
-        api::TicketsApi {
-            store: state.store.clone(),
-            queue: state.queue.clone(),
-            relay: state.relay.clone(),
-            keys: state.api_keys.clone(),
-            create_limit: state.create_limit.clone(),
-        },
+        (
+            api::TicketsApi {
+                store: state.store.clone(),
+                queue: state.queue.clone(),
+                relay: state.relay.clone(),
+                keys: state.api_keys.clone(),
+                create_limit: state.create_limit.clone(),
+            },
+            approvals::ApprovalsApi {
+                store: state.store.clone(),
+                relay: state.relay.clone(),
+                keys: state.api_keys.clone(),
+            },
+        ),
         "ticketflow",
         env!("CARGO_PKG_VERSION"),
     )

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use poem_openapi::{Enum, NewType, Object};
-use ticketflow_core::store::{Ticket, TicketEvent, TicketStatus};
+use ticketflow_core::store::{Approval, ApprovalStatus, DeskStats, Ticket, TicketEvent, TicketStatus};
 use uuid::Uuid;
 
 /// A JSON string, strictly. poem-openapi's `String` also takes numbers and booleans and turns
@@ -249,4 +249,197 @@ pub struct ErrorBody {
     pub field: Option<String>,
     /// The request id (also in the `X-Request-ID` header).
     pub request_id: Option<String>,
+}
+
+/// Where an approval request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Waiting for a person.
+    Pending,
+    /// Approved: the call ran (or runs), or the reply was sent.
+    Approved,
+    /// Rejected: the call never runs.
+    Rejected,
+}
+
+impl From<ApprovalStatus> for ApprovalState {
+    fn from(status: ApprovalStatus) -> Self {
+        match status {
+            ApprovalStatus::Pending => ApprovalState::Pending,
+            ApprovalStatus::Approved => ApprovalState::Approved,
+            ApprovalStatus::Rejected => ApprovalState::Rejected,
+        }
+    }
+}
+
+/// Which approval requests to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ApprovalFilter {
+    /// Waiting for a person (the default).
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Every request.
+    All,
+}
+
+impl ApprovalFilter {
+    /// The store's filter (`None`: all).
+    pub fn status(self) -> Option<ApprovalStatus> {
+        match self {
+            ApprovalFilter::Pending => Some(ApprovalStatus::Pending),
+            ApprovalFilter::Approved => Some(ApprovalStatus::Approved),
+            ApprovalFilter::Rejected => Some(ApprovalStatus::Rejected),
+            ApprovalFilter::All => None,
+        }
+    }
+}
+
+/// The ticket an approval request concerns.
+#[derive(Debug, Clone, Object)]
+pub struct ApprovalTicketView {
+    /// Its subject.
+    pub subject: String,
+    /// Its customer.
+    pub customer_id: String,
+}
+
+/// A request for a person's decision on a held call (or on the reply, `send_reply`).
+#[derive(Debug, Clone, Object)]
+pub struct ApprovalView {
+    /// Id.
+    pub id: Uuid,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// The held call (see the ticket's `actions_taken`).
+    pub call_id: Uuid,
+    /// The tool (`process_refund`, ...) or `send_reply`.
+    pub action_type: String,
+    /// The call's arguments (for `send_reply`: the reply, `response`).
+    pub action_params: serde_json::Value,
+    /// Where it is.
+    pub status: ApprovalState,
+    /// When the run paused.
+    pub requested_at: DateTime<Utc>,
+    /// When a person decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Why, if they said.
+    pub decision_reason: Option<String>,
+    /// For a held reply: the text sent instead of the draft.
+    pub edited_response: Option<String>,
+    /// 1 when requested, 2 once decided.
+    pub version: i32,
+    /// The ticket's subject and customer.
+    pub ticket: ApprovalTicketView,
+}
+
+impl From<Approval> for ApprovalView {
+    fn from(a: Approval) -> Self {
+        Self {
+            id: a.id,
+            ticket_id: a.ticket_id,
+            call_id: a.call_id,
+            action_type: a.action_type,
+            action_params: a.action_params,
+            status: a.status.into(),
+            requested_at: a.requested_at,
+            decided_at: a.decided_at,
+            decided_by: a.decided_by,
+            decision_reason: a.decision_reason,
+            edited_response: a.edited_response,
+            version: a.version,
+            ticket: ApprovalTicketView {
+                subject: a.ticket.subject,
+                customer_id: a.ticket.customer_id,
+            },
+        }
+    }
+}
+
+/// A page of approval requests.
+#[derive(Debug, Clone, Object)]
+pub struct ApprovalList {
+    /// Oldest first.
+    pub approvals: Vec<ApprovalView>,
+    /// Matching requests in all.
+    pub total: i64,
+    /// The page (1-based).
+    pub page: u32,
+    /// The page size.
+    pub page_size: u32,
+}
+
+/// A person's decision on a held call.
+#[derive(Debug, Clone, Object)]
+pub struct DecideRequest {
+    /// Approve (the call runs, or the reply is sent) or reject (it never does).
+    pub approved: bool,
+    /// Why (at most 2,000 characters).
+    #[oai(nullable, validator(max_length = 2000, pattern = r"^[^\x00]*$"))]
+    pub reason: Option<Text>,
+    /// Only for a held reply (`send_reply`): the text to send instead of the draft (1 to 20,000
+    /// characters, not blank).
+    #[oai(nullable, validator(min_length = 1, max_length = 20000, pattern = r"^[^\x00]*$"))]
+    pub edited_response: Option<Text>,
+    /// Who decides: recorded only when the API is open (no `API_KEYS`); with keys, the key's
+    /// name is recorded instead.
+    #[oai(nullable, validator(max_length = 200, pattern = r"^[^\x00]*$"))]
+    pub decided_by: Option<Text>,
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, Object)]
+pub struct DecisionView {
+    /// The request.
+    pub approval_id: Uuid,
+    /// Its ticket.
+    pub ticket_id: Uuid,
+    /// The request's status now.
+    pub status: ApprovalState,
+    /// True: the ticket is back in the queue and its run resumes from the gate.
+    pub resumed: bool,
+    /// What happens next, for humans.
+    pub message: String,
+}
+
+/// The support desk's counts.
+#[derive(Debug, Clone, Object)]
+pub struct DeskStatsView {
+    /// Every ticket.
+    pub total_tickets: i64,
+    /// Waiting to be processed.
+    pub pending_tickets: i64,
+    /// Being processed.
+    pub processing_tickets: i64,
+    /// Waiting for a person's decision.
+    pub awaiting_approval_tickets: i64,
+    /// Answered.
+    pub completed_tickets: i64,
+    /// Failed for good.
+    pub failed_tickets: i64,
+    /// Approval requests waiting.
+    pub pending_approvals: i64,
+    /// Handed to a person.
+    pub escalated_tickets: i64,
+}
+
+impl From<DeskStats> for DeskStatsView {
+    fn from(s: DeskStats) -> Self {
+        Self {
+            total_tickets: s.total_tickets,
+            pending_tickets: s.pending_tickets,
+            processing_tickets: s.processing_tickets,
+            awaiting_approval_tickets: s.awaiting_approval_tickets,
+            completed_tickets: s.completed_tickets,
+            failed_tickets: s.failed_tickets,
+            pending_approvals: s.pending_approvals,
+            escalated_tickets: s.escalated_tickets,
+        }
+    }
 }
