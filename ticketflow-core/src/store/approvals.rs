@@ -4,9 +4,6 @@
 //! `approved` or `rejected`, and hands the ticket back to the queue (`pending` and an outbox
 //! row), so that the run resumes and no decision is lost to a crash.
 
-use std::fmt;
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,50 +51,7 @@ impl ApprovalStatus {
     }
 }
 
-impl fmt::Display for ApprovalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An approval status name no [`ApprovalStatus`] has.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown approval status `{0}`")]
-pub struct UnknownApprovalStatus(pub String);
-
-impl FromStr for ApprovalStatus {
-    type Err = UnknownApprovalStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ApprovalStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownApprovalStatus(s.to_owned()))
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<DB: sqlx::Database> sqlx::Type<DB> for ApprovalStatus
-where
-    str: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for ApprovalStatus
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(<&str as sqlx::Decode<DB>>::decode(value)?.parse()?)
-    }
-}
+stored_as_text!(ApprovalStatus, UnknownApprovalStatus, "approval status");
 
 /// A request to write when a run pauses on a call.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,8 @@
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
 //! pass one conformance suite (`testing::store`, feature `testing`).
 
+#[macro_use]
+mod text_column;
 mod approvals;
 mod checkpoints;
 mod claims;

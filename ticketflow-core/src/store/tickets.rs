@@ -1,7 +1,5 @@
 //! The ticket aggregate: tickets, their status changes and their events.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,51 +61,7 @@ impl TicketStatus {
     }
 }
 
-impl fmt::Display for TicketStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A status name no [`TicketStatus`] has.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown ticket status `{0}`")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for TicketStatus {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TicketStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
-
-// Stored as its name in a text column, by both backends.
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<DB: sqlx::Database> sqlx::Type<DB> for TicketStatus
-where
-    str: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for TicketStatus
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(<&str as sqlx::Decode<DB>>::decode(value)?.parse()?)
-    }
-}
+stored_as_text!(TicketStatus, UnknownStatus, "ticket status");
 
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,9 +2,6 @@
 //! effects a call has on the store (refunds, escalations, bug reports, password resets), each
 //! committed in the same transaction as its call moving to `executed`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,50 +63,7 @@ impl CallStatus {
     }
 }
 
-impl fmt::Display for CallStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A call status name no [`CallStatus`] has.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown tool call status `{0}`")]
-pub struct UnknownCallStatus(pub String);
-
-impl FromStr for CallStatus {
-    type Err = UnknownCallStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CallStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownCallStatus(s.to_owned()))
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<DB: sqlx::Database> sqlx::Type<DB> for CallStatus
-where
-    str: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for CallStatus
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(<&str as sqlx::Decode<DB>>::decode(value)?.parse()?)
-    }
-}
+stored_as_text!(CallStatus, UnknownCallStatus, "tool call status");
 
 /// A call to journal when it is proposed.
 #[derive(Debug, Clone, PartialEq)]
