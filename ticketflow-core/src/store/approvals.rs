@@ -264,6 +264,7 @@ pub fn rejection_result(decision: &Decision) -> serde_json::Value {
 }
 
 /// The conflict of a decision on a request decided already.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn already_decided(approval: &Approval) -> StoreError {
     StoreError::Conflict {
         id: approval.ticket_id,
@@ -281,6 +282,7 @@ pub(crate) fn already_decided(approval: &Approval) -> StoreError {
 }
 
 /// The conflict of a decision whose ticket no longer waits for it.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn not_waiting(ticket: &Ticket) -> StoreError {
     StoreError::Conflict {
         id: ticket.id,

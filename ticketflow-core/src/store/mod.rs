@@ -34,6 +34,7 @@ pub use approvals::{
     MAX_DECIDED_BY_CHARS, MAX_EDITED_RESPONSE_CHARS, MAX_REASON_CHARS, NewApproval, SEND_REPLY, UnknownApprovalStatus,
     rejection_result,
 };
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use approvals::{already_decided, not_waiting};
 pub use checkpoints::CheckpointStore;
 pub use claims::{ClaimStore, Fence};
