@@ -178,6 +178,40 @@ async fn the_llm_engine_states_real_facts_and_a_decision_resumes_the_same_run() 
         drafts.iter().any(|p| p.contains(&tracking) && p.contains("UPS")),
         "{drafts:?}"
     );
+    // A draft that invents a tracking number and an amount is sent back by the review.
+    fake.script(
+        "extract",
+        [Reply::Json(
+            json!({ "order_id": "ord_12345", "product": null, "issue_type": "shipping_delay", "urgency": "medium" }),
+        )],
+    );
+    fake.script(
+        "draft",
+        [Reply::Json(json!({ "reply": format!(
+            "Hello John,\n\nYour order ord_12345 is with UPS, tracking number 1Z999AA1000000001, and we have \
+             added a $25.00 voucher to your account for the wait. It arrives tomorrow.\n\nBest regards,\nNorthwind Support"
+        ) }))],
+    );
+    let drafts_before = fake.calls_for("draft");
+    let id = desk
+        .create("cust_john_doe", "Late parcel", "Order ord_12345 is late. Where is it?")
+        .await;
+    let ticket = desk.wait_for(&id, "completed").await;
+    assert_eq!(fake.calls_for("draft"), drafts_before + 2, "the invented draft was sent back once");
+    let revised = ticket["result"]["final_response"].as_str().unwrap();
+    assert!(!revised.contains("1Z999AA1000000001") && !revised.contains("$25.00"), "{revised}");
+    let sent_back = fake
+        .calls()
+        .iter()
+        .rev()
+        .find(|c| c.step == "draft")
+        .map(prompt)
+        .unwrap();
+    assert!(
+        sent_back.contains("1Z999AA1000000001") && sent_back.contains("not in the order"),
+        "the revision request names what was invented: {sent_back}"
+    );
+
     let before = fake.calls().len();
     fake.script(
         "extract",
