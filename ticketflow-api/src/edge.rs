@@ -153,9 +153,20 @@ fn stamp_request_id(response: &mut Response, id: &str) {
     }
 }
 
-/// Reads a request body up to [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) (a larger one is a 413:
-/// by `Content-Length` when declared, else by reading one byte past the limit) and puts it
-/// back, keeping a cheap copy for error messages.
+/// The largest body `path` takes: [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES), or
+/// [`MAX_DECISION_BODY_BYTES`](crate::MAX_DECISION_BODY_BYTES) for a decision (so that an
+/// over-long reason or edited reply is refused by name, a 422, rather than by size).
+fn body_limit(path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["approvals", _, "decide"] => crate::MAX_DECISION_BODY_BYTES,
+        _ => crate::MAX_BODY_BYTES,
+    }
+}
+
+/// Reads a request body up to its route's [`body_limit`] (a larger one is a 413: by
+/// `Content-Length` when declared, else by reading one byte past the limit) and puts it back,
+/// keeping a cheap copy for error messages.
 async fn read_body(req: &mut Request) -> Result<Option<bytes::Bytes>, poem::Error> {
     let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
     if req.method() == poem::http::Method::GET || req.method() == poem::http::Method::HEAD {
@@ -166,14 +177,11 @@ async fn read_body(req: &mut Request) -> Result<Option<bytes::Bytes>, poem::Erro
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > crate::MAX_BODY_BYTES) {
+    let limit = body_limit(req.uri().path());
+    if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let bytes = req
-        .take_body()
-        .into_bytes_limit(crate::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = req.take_body().into_bytes_limit(limit).await.map_err(|_| too_large())?;
     req.set_body(bytes.clone());
     Ok(Some(bytes))
 }

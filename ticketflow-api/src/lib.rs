@@ -40,7 +40,11 @@ pub use edge::REQUEST_ID_HEADER;
 pub use error::ApiError;
 
 /// The largest request body accepted (larger: 413).
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body of a decision (`POST /approvals/{id}/decide`), whose texts' own limits
+/// (2,000 and 20,000 characters) are checked by name.
+pub const MAX_DECISION_BODY_BYTES: usize = 256 * 1024;
 
 /// The request id of the request being served (request extension).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -258,6 +258,10 @@ async fn a_rejected_refund_never_runs_and_the_reply_says_so() {
     let reply = done["result"]["final_response"].as_str().unwrap().to_lowercase();
     assert!(reply.contains("reviewed") && reply.contains("not approved"), "{reply}");
     assert!(
+        !reply.contains("warranty covers"),
+        "the reviewer's note stays with the desk: {reply}"
+    );
+    assert!(
         !reply.contains("i have refunded") && !reply.contains("has been refunded"),
         "{reply}"
     );

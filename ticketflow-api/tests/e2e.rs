@@ -126,7 +126,7 @@ async fn embedded_mode_serves_the_whole_lifecycle() {
             client
                 .post(format!("{base}/tickets"))
                 .header("content-type", "application/json")
-                .body(vec![b'x'; 300_000]),
+                .body(vec![b'x'; 100_000]),
             413,
             None,
         ),

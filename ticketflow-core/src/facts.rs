@@ -272,16 +272,12 @@ fn describe_outcome(outcome: &Outcome) -> String {
             Some(url) => format!("I have filed this for our engineers as {} ({url}).", bug.bug_id),
             None => format!("I have filed this for our engineers as {}.", bug.bug_id),
         },
-        Outcome::Rejected { tool, reason } => {
-            let what = request_name(tool);
-            match reason {
-                Some(reason) if !reason.trim().is_empty() => format!(
-                    "Your {what} was reviewed by our team and was not approved. The reviewer's note: {}",
-                    reason.trim()
-                ),
-                _ => format!("Your {what} was reviewed by our team and was not approved."),
-            }
-        }
+        // The reviewer's reason is for the desk (it is the call's result), never quoted to
+        // the customer: it may name internal rules or other people.
+        Outcome::Rejected { tool, .. } => format!(
+            "Your {} was reviewed by our team and was not approved.",
+            request_name(tool)
+        ),
         Outcome::Refused { tool, message } => {
             format!("I could not go ahead with your {}: {message}.", request_name(tool))
         }

@@ -26,7 +26,7 @@ static ASKS_FOR_A_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
     Regex::new(concat!(
         r"(?i)\b(?:(?:speak|talk|chat)\s+(?:to|with)\s+(?:a|an|your|some)?\s*(?:human|person|manager|supervisor|",
-        r"real person|someone|agent)|escalate|(?:your|a)\s+(?:manager|supervisor)|legal action|my lawyer)\b"
+        r"real person|someone|agent)|(?:^|[^-\w])escalate|(?:your|a)\s+(?:manager|supervisor)|legal action|my lawyer)\b"
     ))
     .expect("valid regex")
 });
@@ -34,6 +34,17 @@ static ASKS_FOR_A_PERSON: LazyLock<Regex> = LazyLock::new(|| {
 static ASKS_FOR_A_REFUND: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
     Regex::new(r"(?i)\b(?:refund|reimburs|money back|reembolso|rembourse|erstattung|rimborso)").expect("valid regex")
+});
+
+/// A refund the customer says they do not want, or one that was made already: the words name a
+/// refund without asking for one.
+static NOT_ASKING_FOR_A_REFUND: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(concat!(
+        r"(?i)\b(?:(?:don'?t|do not|doesn'?t|not|no|never|without)\s+(?:\w+\s+){0,3}?(?:a\s+)?refund",
+        r"|(?:already|was|were|been|got)\s+(?:\w+\s+)?refunded)"
+    ))
+    .expect("valid regex")
 });
 
 static ASKS_FOR_A_RESET: LazyLock<Regex> = LazyLock::new(|| {
@@ -65,7 +76,8 @@ pub fn plan(state: &TicketState, facts: &Facts) -> Option<Planned> {
             }),
         });
     }
-    let wants_refund = matches!(issue, Some("refund_request" | "double_charge")) || ASKS_FOR_A_REFUND.is_match(&text);
+    let wants_refund = (matches!(issue, Some("refund_request" | "double_charge")) || ASKS_FOR_A_REFUND.is_match(&text))
+        && !NOT_ASKING_FOR_A_REFUND.is_match(&text);
     if wants_refund && let Some(order) = &facts.order {
         return Some(Planned {
             tool: "process_refund",
@@ -149,8 +161,24 @@ mod tests {
         for text in [
             "My manager asked me to check the invoice",
             "The human interface device fails",
+            "Your agent tried to de-escalate things, thanks",
         ] {
             assert!(!ASKS_FOR_A_PERSON.is_match(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn naming_a_refund_is_not_asking_for_one() {
+        for text in [
+            "I don't want a refund, just the replacement",
+            "I do not need a refund",
+            "Order 12345 was refunded last month but the charge is still there",
+            "No refund please, send a new one",
+        ] {
+            assert!(NOT_ASKING_FOR_A_REFUND.is_match(text), "{text}");
+        }
+        for text in ["Please refund my order", "I want my money back", "Can I get a refund?"] {
+            assert!(!NOT_ASKING_FOR_A_REFUND.is_match(text), "{text}");
         }
     }
 }

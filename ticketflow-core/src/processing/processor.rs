@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use ticketflow_graph::{CancellationToken, Checkpointer, GraphError, Outcome};
+use ticketflow_graph::{CancellationToken, CheckpointError, Checkpointer, GraphError, Outcome};
 use uuid::Uuid;
 
 use crate::queue::TicketMessage;
@@ -384,10 +384,14 @@ impl Processor {
     /// Whether the thread's last checkpoint is a pause on a held call, and if so whether a
     /// person has decided on it.
     async fn paused_on(&self, checkpointer: &dyn Checkpointer, thread: &str) -> Result<Paused, StoreError> {
-        let latest = checkpointer
-            .latest(thread)
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let latest = checkpointer.latest(thread).await.map_err(|error| match error {
+            // The store's own error, so that only an outage is waited out.
+            CheckpointError::Storage(source) => match source.downcast::<StoreError>() {
+                Ok(store) => *store,
+                Err(other) => StoreError::Unavailable(other),
+            },
+            other => StoreError::Unavailable(Box::new(other)),
+        })?;
         let Some((payload, node)) = latest.and_then(|c| Some((c.interrupt?, c.next_node?.to_string()))) else {
             return Ok(Paused::Not);
         };

@@ -254,7 +254,7 @@ mod tests {
             | "checkpoint_retention" => "7",
             "rust_log" => "debug",
             "demo_data" => "false",
-            "approval_required" => "lookup_product,check_order_status",
+            "approval_required" => "reset_password,create_bug_report",
             "auto_approve_refund_below" => "25.5",
             "reply_approval" => "all",
             "github_repo" => "owner/name",
@@ -346,6 +346,9 @@ mod tests {
             ("prefetch_cuont = 4\n", "prefetch_cuont"),
             ("lease_seconds = 0\n", "LEASE_SECONDS"),
             ("retry_backoff_seconds = -1\n", "RETRY_BACKOFF_SECONDS"),
+            ("approval_required = \"refund_everything\"\n", "APPROVAL_REQUIRED"),
+            ("approval_required = \"check_order_status\"\n", "only reads"),
+            ("reply_approval = \"sometimes\"\n", "REPLY_APPROVAL"),
             ("this is = = not toml", "configuration file"),
         ] {
             let path = file(contents);

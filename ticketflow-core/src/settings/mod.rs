@@ -136,7 +136,8 @@ pub struct Settings {
     /// GitHub's API (a GitHub Enterprise server's, say).
     pub github_api_url: String,
     /// Comma-separated tools whose calls always wait for a person (process_refund always
-    /// does, unless under AUTO_APPROVE_REFUND_BELOW).
+    /// does, unless under AUTO_APPROVE_REFUND_BELOW): reset_password, create_bug_report,
+    /// escalate_to_human; the lookups only read and cannot be listed.
     pub approval_required: Vec<String>,
     /// Refunds below this many dollars run without a person's approval (0: every refund waits).
     pub auto_approve_refund_below: Money,
@@ -234,6 +235,12 @@ impl Settings {
             .find(|tool| !crate::tools::TOOL_NAMES.contains(&tool.as_str()))
         {
             return invalid("APPROVAL_REQUIRED", &format!("`{unknown}` is not a tool"));
+        }
+        if let Some(lookup) = self.approval_required.iter().find(|tool| crate::tools::is_lookup(tool)) {
+            return invalid(
+                "APPROVAL_REQUIRED",
+                &format!("`{lookup}` only reads; only the tools that act can wait for a person"),
+            );
         }
         if self.auto_approve_refund_below < Money::ZERO {
             return invalid("AUTO_APPROVE_REFUND_BELOW", "must not be negative");
