@@ -517,3 +517,75 @@ async fn a_ticket_held_by_the_previous_graph_version_is_resumed_by_this_one() {
     assert_eq!(steps.iter().filter(|s| *s == "research").count(), 1);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_ticket_that_asks_for_a_person_ends_escalated_without_a_reply() {
+    let api = sqlite_desk(&[]).await;
+    let id = create(
+        &api,
+        "cust_john_doe",
+        "This is the third time",
+        "My order ord_12345 is still not here. I want to speak to a human, not a bot.",
+    )
+    .await;
+    let ticket = api.wait_for_status(&id, "escalated").await;
+    assert!(
+        ticket["result"]["final_response"].is_null(),
+        "no automatic reply: {ticket}"
+    );
+    let escalation = action(&ticket, "escalate_to_human");
+    assert_eq!(escalation["status"], "executed");
+    let escalation_id = escalation["result"]["escalation_id"].as_str().unwrap();
+    assert_eq!(ticket["result"]["handoff"]["escalation_id"], escalation_id);
+    let listed = api.get("/tickets?status=escalated").await.json;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["tickets"][0]["id"], id.as_str());
+    assert_eq!(api.get("/dashboard/stats").await.json["escalated_tickets"], 1);
+    let steps: Vec<String> = of_type(&events(&api, &id).await, "step_complete")
+        .iter()
+        .map(|e| e["step_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(steps, ["classify", "extract", "research", "gate", "act", "finalize"]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_llm_engine_a_decision_resumes_at_the_gate_in_the_embedded_mode() {
+    use ticketflow_core::testing::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "classify",
+        [Reply::Json(
+            json!({ "category": "billing", "confidence": 0.95, "rationale": "asks for a refund" }),
+        )],
+    );
+    fake.script(
+        "extract",
+        [Reply::Json(
+            json!({ "order_id": "ord_12345", "product": "headphones", "issue_type": "refund_request", "urgency": "medium" }),
+        )],
+    );
+    let api = sqlite_desk(&[("OPENAI_API_KEY", "sk-embedded"), ("OPENAI_BASE_URL", &fake.base_url)]).await;
+    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    api.wait_for_status(&id, "awaiting_approval").await;
+    let before = (
+        fake.calls_for("classify"),
+        fake.calls_for("extract"),
+        fake.calls_for("draft"),
+    );
+    assert_eq!(before, (1, 1, 0), "the draft waits for the decision");
+    let approval = pending_approval(&api, &id).await;
+    assert_eq!(approval["action_params"]["amount"], 149.99);
+    let decided = decide(&api, approval["id"].as_str().unwrap(), json!({ "approved": true })).await;
+    assert_eq!(decided.status, 200, "{}", decided.text);
+    let done = api.wait_for_status(&id, "completed").await;
+    assert_eq!(
+        (fake.calls_for("classify"), fake.calls_for("extract")),
+        (1, 1),
+        "nothing before the gate again"
+    );
+    assert!(fake.calls_for("draft") >= 1);
+    assert_eq!(done["result"]["engine"]["draft"]["engine"], "openai");
+    assert_eq!(refunds_of(&api, "ord_12345").await, 1);
+    api.stop().await;
+}
