@@ -6,7 +6,7 @@ use ticketflow_graph::{Node, NodeContext, NodeError, NodeOutput};
 
 use super::{names, scope, tool_failure};
 use crate::facts::Facts;
-use crate::tools::{Proposal, Tools};
+use crate::tools::{Proposal, TicketScope, Tools};
 use crate::{HistorySource, KnowledgeBase, OfflineEngine, TicketState, plan};
 
 /// How many articles and past tickets research keeps.
@@ -15,8 +15,9 @@ const HISTORY: usize = 5;
 
 /// Step 3: the best knowledge-base articles, the customer's recent tickets when a history
 /// source is configured, and, with tools, the facts of the ticket's order and customer from
-/// the read-only tools, and the action the ticket asks for, proposed (checked and journaled:
-/// a held call's id is in this step's checkpoint before any gate pauses on it).
+/// the read-only tools (for a customer with an account), and the action the ticket asks for,
+/// proposed (checked and journaled: a held call's id is in this step's checkpoint before any
+/// gate pauses on it).
 pub struct Research {
     /// The articles.
     pub kb: Arc<KnowledgeBase>,
@@ -27,6 +28,29 @@ pub struct Research {
 }
 
 impl Research {
+    /// The ticket's order (when it names one) and the customer's history, from the lookups.
+    async fn look_up(&self, tools: &Tools, scope: &TicketScope, state: &mut TicketState) -> Result<(), NodeError> {
+        if let Some(order_id) = state.entities.as_ref().and_then(|e| e.order_id.clone()) {
+            let lookup = Proposal::new(
+                scope.ticket_id,
+                "research/check_order_status",
+                "check_order_status",
+                json!({ "order_id": order_id }),
+            );
+            let call = tools.call(scope, lookup).await.map_err(tool_failure)?;
+            state.record_call(&call);
+        }
+        let lookup = Proposal::new(
+            scope.ticket_id,
+            "research/get_customer_history",
+            "get_customer_history",
+            json!({ "customer_id": scope.customer }),
+        );
+        let call = tools.call(scope, lookup).await.map_err(tool_failure)?;
+        state.record_call(&call);
+        Ok(())
+    }
+
     /// Looks the ticket's order and customer up, and proposes the action it asks for. Each call
     /// has an id made from the ticket and its place here, so a re-run of this step (after a
     /// crash) finds its calls journaled and proposes nothing twice.
@@ -34,17 +58,8 @@ impl Research {
         let Some(scope) = scope(state, ctx) else {
             return Ok(());
         };
-        let order_id = state.entities.as_ref().and_then(|e| e.order_id.clone());
-        if let Some(order_id) = order_id {
-            let lookup = Proposal::new(
-                scope.ticket_id,
-                "research/check_order_status",
-                "check_order_status",
-                json!({ "order_id": order_id }),
-            );
-            let call = tools.call(&scope, lookup).await.map_err(tool_failure)?;
-            state.record_call(&call);
-        }
+        // Every lookup is scoped to the customer's account: without one there is nothing to
+        // find, so none is made (and nothing journaled).
         let has_account = tools
             .env()
             .commerce
@@ -53,14 +68,7 @@ impl Research {
             .map_err(|e| tool_failure(e.into()))?
             .is_some();
         if has_account {
-            let lookup = Proposal::new(
-                scope.ticket_id,
-                "research/get_customer_history",
-                "get_customer_history",
-                json!({ "customer_id": scope.customer }),
-            );
-            let call = tools.call(&scope, lookup).await.map_err(tool_failure)?;
-            state.record_call(&call);
+            self.look_up(tools, &scope, state).await?;
         }
         if let Some(planned) = plan::plan(state, &Facts::of(state)) {
             let proposal = Proposal::new(scope.ticket_id, "research/action", planned.tool, planned.args);

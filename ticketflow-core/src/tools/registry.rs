@@ -111,6 +111,31 @@ impl Tools {
         self.tools.iter().find(|t| t.name() == name)
     }
 
+    /// Journals `proposal` for `scope`'s ticket as `status` (with `result`), or finds it
+    /// journaled already: the same call id is the same call.
+    async fn journal(
+        &self,
+        scope: &TicketScope,
+        proposal: Proposal,
+        status: CallStatus,
+        result: Option<serde_json::Value>,
+    ) -> Result<ToolCall, ToolError> {
+        let (call, _) = self
+            .env
+            .store
+            .journal_call(NewToolCall {
+                ticket_id: scope.ticket_id,
+                call_id: proposal.call_id,
+                tool: proposal.tool,
+                args: proposal.args,
+                status,
+                result,
+                llm_call_id: proposal.llm_call_id,
+            })
+            .await?;
+        Ok(call)
+    }
+
     /// The ticket's scope with its customer looked up.
     async fn scoped(&self, scope: &TicketScope) -> Result<Scoped, ToolError> {
         Ok(Scoped {
@@ -159,20 +184,7 @@ impl Tools {
             Err(error) if error.is_result() => (CallStatus::Failed, Some(error.to_result())),
             Err(error) => return Err(error),
         };
-        let (call, _) = self
-            .env
-            .store
-            .journal_call(NewToolCall {
-                ticket_id: scope.ticket_id,
-                call_id: proposal.call_id,
-                tool: proposal.tool,
-                args: proposal.args,
-                status,
-                result,
-                llm_call_id: proposal.llm_call_id,
-            })
-            .await?;
-        Ok(call)
+        self.journal(scope, proposal, status, result).await
     }
 
     /// Runs a journaled call that may run (`requested` or `approved`), once: a call already
@@ -283,20 +295,7 @@ impl Tools {
             Err(error) if error.is_result() => (CallStatus::Failed, Some(error.to_result())),
             Err(error) => return Err(error),
         };
-        let (call, _) = self
-            .env
-            .store
-            .journal_call(NewToolCall {
-                ticket_id: scope.ticket_id,
-                call_id: proposal.call_id,
-                tool: proposal.tool,
-                args: proposal.args,
-                status,
-                result,
-                llm_call_id: proposal.llm_call_id,
-            })
-            .await?;
-        Ok(call)
+        self.journal(scope, proposal, status, result).await
     }
 
     /// Proposes a call and, when it may run at once, runs it. A lookup runs first and is
