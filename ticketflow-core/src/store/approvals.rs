@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use super::{ApprovalDecided, ApprovalRequested, CallStatus, NewEvent, TicketStatus};
 use super::{StoreError, Ticket, Transition};
 
 /// The action type of a held reply.
@@ -261,6 +263,89 @@ pub fn rejection_result(decision: &Decision) -> serde_json::Value {
         "reason": decision.reason,
         "decided_by": decision.decided_by,
     })
+}
+
+/// What both backends write for a hold and a decision, so that they write the same.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl NewApproval {
+    /// Whether a hold may use `existing`, the request its call has: one it just wrote
+    /// (`inserted`), or a pending one of the same ticket (a hold written again after a crash).
+    pub(crate) fn may_use(&self, ticket: &Ticket, existing: &Approval, inserted: bool) -> Result<(), StoreError> {
+        if inserted || (existing.ticket_id == ticket.id && existing.status == ApprovalStatus::Pending) {
+            return Ok(());
+        }
+        Err(StoreError::Conflict {
+            id: ticket.id,
+            message: format!("the approval of call {} is {} already", self.call_id, existing.status),
+        })
+    }
+
+    /// `change` with the `approval_requested` event of `approval`.
+    pub(crate) fn requested(self, approval: &Approval, change: Transition) -> Transition {
+        let event = NewEvent::of(&ApprovalRequested {
+            approval_id: approval.id,
+            call_id: self.call_id,
+            action_type: self.action_type,
+            interrupted_at: self.interrupted_at.clone(),
+        })
+        .in_step(self.interrupted_at)
+        .for_request(change.request_id.clone());
+        change.with_event(event)
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl Decision {
+    /// The request's status after it.
+    pub(crate) fn status(&self) -> ApprovalStatus {
+        if self.approved {
+            ApprovalStatus::Approved
+        } else {
+            ApprovalStatus::Rejected
+        }
+    }
+
+    /// The held call's status after it.
+    pub(crate) fn call_status(&self) -> CallStatus {
+        if self.approved {
+            CallStatus::Approved
+        } else {
+            CallStatus::Rejected
+        }
+    }
+
+    /// The held call's result after it: a rejection's ([`rejection_result`]); none when approved.
+    pub(crate) fn call_result(&self) -> Option<serde_json::Value> {
+        (!self.approved).then(|| rejection_result(self))
+    }
+
+    /// The ticket's move back to the queue: `pending`, the `approval_decided` event and an
+    /// outbox row, all for the decision's request.
+    pub(crate) fn resumption(&self, approval_id: Uuid, call_id: Uuid) -> Transition {
+        let event = NewEvent::of(&ApprovalDecided {
+            approval_id,
+            call_id,
+            approved: self.approved,
+            decided_by: self.decided_by.clone(),
+            reason: self.reason.clone(),
+        })
+        .for_request(self.request_id.clone());
+        Transition {
+            request_id: self.request_id.clone(),
+            ..Transition::to(TicketStatus::Pending)
+                .with_event(event)
+                .enqueue_after(std::time::Duration::ZERO)
+        }
+    }
+}
+
+/// The conflict of a decision whose call no longer waits for it.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) fn call_not_held(ticket_id: Uuid, call_id: Uuid) -> StoreError {
+    StoreError::Conflict {
+        id: ticket_id,
+        message: format!("call {call_id} no longer awaits approval"),
+    }
 }
 
 /// The conflict of a decision on a request decided already.

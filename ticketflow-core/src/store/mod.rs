@@ -35,7 +35,7 @@ pub use approvals::{
     rejection_result,
 };
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) use approvals::{already_decided, not_waiting};
+pub(crate) use approvals::{already_decided, call_not_held, not_waiting};
 pub use checkpoints::CheckpointStore;
 pub use claims::{ClaimStore, Fence};
 pub use commerce::{CommerceStore, DemoLoaded};

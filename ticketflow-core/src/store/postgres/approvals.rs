@@ -9,9 +9,8 @@ use super::rows::{APPROVAL_COLUMNS, ApprovalRow, TICKET_COLUMNS, TicketRow};
 use super::sql::statement;
 use super::tickets::TransitionWrite;
 use crate::store::{
-    Approval, ApprovalDecided, ApprovalPage, ApprovalQuery, ApprovalRequested, ApprovalStatus, ApprovalStore,
-    CallStatus, Decided, Decision, DeskStats, NewApproval, NewEvent, StoreError, Ticket, TicketStatus, Transition,
-    already_decided, not_waiting, rejection_result,
+    Approval, ApprovalPage, ApprovalQuery, ApprovalStore, Decided, Decision, DeskStats, NewApproval, StoreError,
+    Ticket, TicketStatus, Transition, already_decided, call_not_held, not_waiting,
 };
 
 /// The approval statements.
@@ -107,24 +106,8 @@ impl ApprovalStore for PgStore {
             .fetch_one(&mut *tx)
             .await?;
         let approval: Approval = ApprovalRow::from_row(&row)?.into();
-        if inserted == 0 && (approval.ticket_id != ticket.id || approval.status != ApprovalStatus::Pending) {
-            return Err(StoreError::Conflict {
-                id: ticket.id,
-                message: format!(
-                    "the approval of call {} is {} already",
-                    request.call_id, approval.status
-                ),
-            });
-        }
-        let requested = NewEvent::of(&ApprovalRequested {
-            approval_id: approval.id,
-            call_id: request.call_id,
-            action_type: request.action_type,
-            interrupted_at: request.interrupted_at.clone(),
-        })
-        .in_step(request.interrupted_at)
-        .for_request(change.request_id.clone());
-        let write = TransitionWrite::new(ticket, change.with_event(requested));
+        request.may_use(ticket, &approval, inserted > 0)?;
+        let write = TransitionWrite::new(ticket, request.requested(&approval, change));
         let moved = self
             .transition_statement(&write)
             .persistent(persistent)
@@ -193,15 +176,10 @@ impl ApprovalStore for PgStore {
             .await?
             .ok_or(StoreError::NotFound(before.ticket_id))?;
         let ticket: Ticket = TicketRow::from_row(&row)?.into();
-        let status = if decision.approved {
-            ApprovalStatus::Approved
-        } else {
-            ApprovalStatus::Rejected
-        };
         let decided = sqlx::query(sql.decide.clone())
             .persistent(persistent)
             .bind(id)
-            .bind(status.as_str())
+            .bind(decision.status().as_str())
             .bind(&decision.decided_by)
             .bind(&decision.reason)
             .bind(&decision.edited_response)
@@ -216,40 +194,18 @@ impl ApprovalStore for PgStore {
         if ticket.status != TicketStatus::AwaitingApproval {
             return Err(not_waiting(&ticket));
         }
-        let call_status = if decision.approved {
-            CallStatus::Approved
-        } else {
-            CallStatus::Rejected
-        };
-        let call_result = (!decision.approved).then(|| rejection_result(&decision));
         let call_moved = sqlx::query(sql.decide_call.clone())
             .persistent(persistent)
             .bind(before.call_id)
-            .bind(call_status.as_str())
-            .bind(&call_result)
+            .bind(decision.call_status().as_str())
+            .bind(decision.call_result())
             .execute(&mut *tx)
             .await?
             .rows_affected();
         if call_moved == 0 {
-            return Err(StoreError::Conflict {
-                id: ticket.id,
-                message: format!("call {} no longer awaits approval", before.call_id),
-            });
+            return Err(call_not_held(ticket.id, before.call_id));
         }
-        let event = NewEvent::of(&ApprovalDecided {
-            approval_id: id,
-            call_id: before.call_id,
-            approved: decision.approved,
-            decided_by: decision.decided_by.clone(),
-            reason: decision.reason.clone(),
-        })
-        .for_request(decision.request_id.clone());
-        let change = Transition {
-            request_id: decision.request_id.clone(),
-            ..Transition::to(TicketStatus::Pending)
-                .with_event(event)
-                .enqueue_after(std::time::Duration::ZERO)
-        };
+        let change = decision.resumption(id, before.call_id);
         let write = TransitionWrite::new(&ticket, change);
         let moved = self
             .transition_statement(&write)

@@ -10,9 +10,8 @@ use super::rows::{APPROVAL_COLUMNS, ApprovalRow};
 use super::tickets::{fetch_ticket, transition_in};
 use super::{SqliteStore, now};
 use crate::store::{
-    Approval, ApprovalDecided, ApprovalPage, ApprovalQuery, ApprovalRequested, ApprovalStatus, ApprovalStore,
-    CallStatus, Decided, Decision, DeskStats, NewApproval, NewEvent, StoreError, Ticket, TicketStatus, Transition,
-    already_decided, not_waiting, rejection_result,
+    Approval, ApprovalPage, ApprovalQuery, ApprovalStatus, ApprovalStore, Decided, Decision, DeskStats, NewApproval,
+    StoreError, Ticket, TicketStatus, Transition, already_decided, call_not_held, not_waiting,
 };
 
 const FROM: &str = "FROM approval_requests a JOIN tickets t ON t.id = a.ticket_id";
@@ -48,24 +47,8 @@ impl ApprovalStore for SqliteStore {
         let approval = approval_where(&mut tx, "call_id", request.call_id)
             .await?
             .ok_or(StoreError::UnknownCall(request.call_id))?;
-        if inserted == 0 && (approval.ticket_id != ticket.id || approval.status != ApprovalStatus::Pending) {
-            return Err(StoreError::Conflict {
-                id: ticket.id,
-                message: format!(
-                    "the approval of call {} is {} already",
-                    request.call_id, approval.status
-                ),
-            });
-        }
-        let requested = NewEvent::of(&ApprovalRequested {
-            approval_id: approval.id,
-            call_id: request.call_id,
-            action_type: request.action_type,
-            interrupted_at: request.interrupted_at.clone(),
-        })
-        .in_step(request.interrupted_at)
-        .for_request(change.request_id.clone());
-        transition_in(&mut tx, ticket, change.with_event(requested)).await?;
+        request.may_use(ticket, &approval, inserted > 0)?;
+        transition_in(&mut tx, ticket, request.requested(&approval, change)).await?;
         tx.commit().await?;
         Ok(approval)
     }
@@ -128,11 +111,6 @@ impl ApprovalStore for SqliteStore {
         if ticket.status != TicketStatus::AwaitingApproval {
             return Err(not_waiting(&ticket));
         }
-        let status = if decision.approved {
-            ApprovalStatus::Approved
-        } else {
-            ApprovalStatus::Rejected
-        };
         let stamp = now();
         sqlx::query(
             "UPDATE approval_requests SET status = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5, \
@@ -140,50 +118,29 @@ impl ApprovalStore for SqliteStore {
              WHERE id = ?1 AND status = 'pending'",
         )
         .bind(id.hyphenated())
-        .bind(status.as_str())
+        .bind(decision.status().as_str())
         .bind(&stamp)
         .bind(&decision.decided_by)
         .bind(&decision.reason)
         .bind(&decision.edited_response)
         .execute(&mut *tx)
         .await?;
-        let call_status = if decision.approved {
-            CallStatus::Approved
-        } else {
-            CallStatus::Rejected
-        };
-        let call_result = (!decision.approved).then(|| rejection_result(&decision).to_string());
+        let call_result = decision.call_result().map(|result| result.to_string());
         let call_moved = sqlx::query(
             "UPDATE tool_calls SET status = ?2, result = COALESCE(?3, result), updated_at = ?4 \
              WHERE call_id = ?1 AND status = 'awaiting_approval'",
         )
         .bind(before.call_id.hyphenated())
-        .bind(call_status.as_str())
+        .bind(decision.call_status().as_str())
         .bind(call_result)
         .bind(&stamp)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if call_moved == 0 {
-            return Err(StoreError::Conflict {
-                id: ticket.id,
-                message: format!("call {} no longer awaits approval", before.call_id),
-            });
+            return Err(call_not_held(ticket.id, before.call_id));
         }
-        let event = NewEvent::of(&ApprovalDecided {
-            approval_id: id,
-            call_id: before.call_id,
-            approved: decision.approved,
-            decided_by: decision.decided_by.clone(),
-            reason: decision.reason.clone(),
-        })
-        .for_request(decision.request_id.clone());
-        let change = Transition {
-            request_id: decision.request_id.clone(),
-            ..Transition::to(TicketStatus::Pending)
-                .with_event(event)
-                .enqueue_after(std::time::Duration::ZERO)
-        };
+        let change = decision.resumption(id, before.call_id);
         let moved = transition_in(&mut tx, &ticket, change).await?;
         let approval = approval_where(&mut tx, "id", id)
             .await?
