@@ -219,10 +219,12 @@ impl TicketsApi {
     }
 }
 
-fn default_page() -> u32 {
+/// The first page, when a list request names none.
+pub(crate) fn default_page() -> u32 {
     1
 }
 
-fn default_page_size() -> u32 {
+/// A list's page size, when a request names none.
+pub(crate) fn default_page_size() -> u32 {
     20
 }

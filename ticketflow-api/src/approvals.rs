@@ -36,13 +36,13 @@ impl ApprovalsApi {
         ticket_id: Query<Option<Uuid>>,
         /// 1-based page.
         #[oai(
-            default = "default_page",
+            default = "crate::api::default_page",
             validator(minimum(value = "1"), maximum(value = "1000000"))
         )]
         page: Query<u32>,
         /// 1 to 100.
         #[oai(
-            default = "default_page_size",
+            default = "crate::api::default_page_size",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
         page_size: Query<u32>,
@@ -155,12 +155,4 @@ impl ApprovalsApi {
 
 fn default_filter() -> ApprovalFilter {
     ApprovalFilter::Pending
-}
-
-fn default_page() -> u32 {
-    1
-}
-
-fn default_page_size() -> u32 {
-    20
 }

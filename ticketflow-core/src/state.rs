@@ -250,6 +250,13 @@ impl TicketState {
         self.actions.iter().find(|a| a.status == CallStatus::AwaitingApproval)
     }
 
+    /// The reply waiting for a person's approval (a `send_reply` call), if any.
+    pub fn held_reply(&self) -> Option<&ActionTaken> {
+        self.actions
+            .iter()
+            .find(|a| a.tool == crate::store::SEND_REPLY && a.status == CallStatus::AwaitingApproval)
+    }
+
     /// True when a call waits for a decision or may run now.
     pub fn has_unsettled_calls(&self) -> bool {
         self.actions

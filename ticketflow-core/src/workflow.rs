@@ -7,7 +7,6 @@ use ticketflow_graph::{END, Graph, GraphError, START};
 use crate::steps::{
     Act, Classify, DraftReply, Extract, Finalize, Gate, ReplyApproval, ReplyGate, Research, ReviewDraft, names,
 };
-use crate::store::{CallStatus, SEND_REPLY};
 use crate::tools::Tools;
 use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, TicketInput, TicketResult, TicketState};
 
@@ -109,7 +108,7 @@ impl WorkflowBuilder {
                 .route(
                     names::FINALIZE,
                     [("hold", names::REPLY_GATE), ("send", END)],
-                    |s: &TicketState| if reply_held(s) { "hold" } else { "send" },
+                    |s: &TicketState| if s.held_reply().is_some() { "hold" } else { "send" },
                 )
                 .edge(names::REPLY_GATE, END),
             _ => builder.edge(names::RESEARCH, names::DRAFT).edge(names::FINALIZE, END),
@@ -124,14 +123,6 @@ impl WorkflowBuilder {
             Err(err) => unreachable!("the support workflow graph is valid: {err}"),
         }
     }
-}
-
-/// True when finalize journaled the reply as waiting for a person.
-fn reply_held(state: &TicketState) -> bool {
-    state
-        .actions
-        .iter()
-        .any(|a| a.tool == SEND_REPLY && a.status == CallStatus::AwaitingApproval)
 }
 
 impl Workflow {

@@ -12,6 +12,7 @@ use ticketflow_graph::{CancellationToken, CheckpointError, Checkpointer, GraphEr
 use uuid::Uuid;
 
 use crate::queue::TicketMessage;
+use crate::steps::HeldCall;
 use crate::store::{
     Approval, ApprovalStatus, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, RetryScheduled, Store,
     StoreError, Ticket, TicketStatus, TicketStore, Transition,
@@ -527,14 +528,13 @@ enum Paused {
     },
 }
 
-/// The held call an interrupt's payload names (`call_id`, `action_type`, `action_params`), as
-/// the gates write it.
+/// The approval request for the held call a gate's pause names.
 fn held_call(payload: &serde_json::Value) -> Option<NewApproval> {
-    let call_id = payload.get("call_id")?.as_str()?.parse().ok()?;
+    let held = HeldCall::of(payload)?;
     Some(NewApproval {
-        call_id,
-        action_type: payload.get("action_type")?.as_str()?.to_owned(),
-        action_params: payload.get("action_params").cloned().unwrap_or_default(),
+        call_id: held.call_id,
+        action_type: held.action_type,
+        action_params: held.action_params,
         interrupted_at: String::new(),
     })
 }

@@ -17,7 +17,7 @@ pub use classify::Classify;
 pub use draft::DraftReply;
 pub use extract::Extract;
 pub use finalize::{Finalize, ReplyApproval};
-pub use gate::Gate;
+pub use gate::{Gate, HeldCall};
 pub use reply_gate::ReplyGate;
 pub use research::Research;
 pub use review::ReviewDraft;

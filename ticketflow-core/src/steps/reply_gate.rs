@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use serde_json::json;
 use ticketflow_graph::{Node, NodeContext, NodeError, NodeOutput};
 
-use super::gate::{decision, held_payload};
+use super::gate::{HeldCall, decision, record_decided, record_with_approval};
 use super::{scope, tool_failure};
 use crate::TicketState;
 use crate::state::Handoff;
-use crate::store::{ApprovalStatus, CallStatus, Effect, SEND_REPLY, Settlement, Store};
+use crate::store::{ApprovalStatus, CallStatus, Effect, Settlement, Store};
 
 /// Pauses the run until a person decides on the held reply (no LLM call, no effect before the
 /// pause). Approved: the reply, or the approver's edited text, is the final response, and the
@@ -22,19 +22,14 @@ pub struct ReplyGate {
 #[async_trait]
 impl Node<TicketState> for ReplyGate {
     async fn run(&self, mut state: TicketState, ctx: &NodeContext) -> Result<NodeOutput<TicketState>, NodeError> {
-        let held = state
-            .actions
-            .iter()
-            .find(|a| a.tool == SEND_REPLY && a.status == CallStatus::AwaitingApproval)
-            .cloned();
-        let Some(held) = held else {
+        let Some(held) = state.held_reply().cloned() else {
             return Ok(NodeOutput::Continue(state));
         };
         let Some(approval) = decision(self.store.as_ref(), &held, ctx).await? else {
-            let payload = held_payload(&held);
+            let payload = HeldCall::payload(&held);
             return Ok(NodeOutput::Interrupt { state, payload });
         };
-        let call = if approval.status == ApprovalStatus::Approved {
+        if approval.status == ApprovalStatus::Approved {
             let reply = approval
                 .edited_response
                 .clone()
@@ -52,7 +47,7 @@ impl Node<TicketState> for ReplyGate {
                 .await
                 .map_err(|e| tool_failure(e.into()))?;
             state.final_response = Some(reply);
-            call
+            record_with_approval(&mut state, &call, &approval);
         } else {
             state.final_response = None;
             state.handoff = Some(Handoff {
@@ -62,15 +57,7 @@ impl Node<TicketState> for ReplyGate {
                 },
                 escalation_id: None,
             });
-            self.store
-                .tool_call(held.call_id)
-                .await
-                .map_err(NodeError::new)?
-                .ok_or_else(|| NodeError::new(crate::store::StoreError::UnknownCall(held.call_id)))?
-        };
-        state.record_call(&call);
-        if let Some(action) = state.actions.iter_mut().find(|a| a.call_id == held.call_id) {
-            action.approval_id = Some(approval.id);
+            record_decided(self.store.as_ref(), &mut state, held.call_id, &approval).await?;
         }
         Ok(NodeOutput::Continue(state))
     }
