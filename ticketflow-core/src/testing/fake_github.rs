@@ -6,9 +6,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json, Path};
-use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler, http::HeaderMap, http::StatusCode, post};
+use poem::{EndpointExt, IntoResponse, Response, Route, handler, http::HeaderMap, http::StatusCode, post};
 use serde_json::{Value, json};
 
 /// A recorded request.
@@ -50,25 +49,11 @@ impl FakeGitHub {
             token: token.to_owned(),
             ..Shared::default()
         });
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind loopback");
-        let addr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .copied()
-            .expect("a TCP address");
         let app = Route::new()
             .at("/repos/:owner/:repo/issues", post(create_issue))
             .data(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor).run(app).await;
-        });
-        Self {
-            api_url: format!("http://{addr}"),
-            shared,
-            task,
-        }
+        let (api_url, task) = super::loopback::serve(app).await;
+        Self { api_url, shared, task }
     }
 
     /// The next requests fail with these statuses, in order.

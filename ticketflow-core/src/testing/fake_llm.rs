@@ -8,9 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json};
-use poem::{EndpointExt, Response, Route, Server, handler, http::HeaderMap, http::StatusCode, post};
+use poem::{EndpointExt, Response, Route, handler, http::HeaderMap, http::StatusCode, post};
 use serde_json::{Value, json};
 
 use crate::schema::strict_violations;
@@ -65,22 +64,12 @@ impl FakeLlm {
     /// Starts a server on a free loopback port.
     pub async fn start() -> Self {
         let shared = Arc::new(Shared::default());
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind loopback");
-        let addr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .copied()
-            .expect("a TCP address");
         let app = Route::new()
             .at("/v1/chat/completions", post(completions))
             .data(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor).run(app).await;
-        });
+        let (address, task) = super::loopback::serve(app).await;
         Self {
-            base_url: format!("http://{addr}/v1"),
+            base_url: format!("{address}/v1"),
             shared,
             task,
         }

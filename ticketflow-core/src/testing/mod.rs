@@ -5,6 +5,7 @@
 pub mod database;
 mod fake_github;
 mod fake_llm;
+mod loopback;
 pub mod store;
 
 pub use fake_github::{FakeGitHub, IssueRequest};
