@@ -31,6 +31,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agent;
 pub mod commerce;
 pub mod demo;
 mod engine;
@@ -71,4 +72,6 @@ pub use state::{
     TicketState, TokenUsage, Verdict,
 };
 pub use ticket::{Category, TicketInput, Urgency};
-pub use workflow::{WORKFLOW_VERSION, Workflow, WorkflowBuilder};
+pub use workflow::{
+    AGENT_VERSION, DEFAULT_AGENT_MAX_CALLS, WORKFLOW_VERSION, Workflow, WorkflowBuilder, WorkflowKind, WorkflowRun,
+};

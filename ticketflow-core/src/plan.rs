@@ -52,11 +52,56 @@ static ASKS_FOR_A_RESET: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:reset|forgot|forgotten|locked out|can'?t (?:log|sign) in)\b").expect("valid regex")
 });
 
+static DATA_GONE_WRONG: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(
+        r"(?i)\b(?:wrong|missing|disappear\w*|lost|corrupt\w*|duplicat\w*|broken|bug|incorrect|vanish\w*|gone|deleted|error\w*)\b",
+    )
+    .expect("valid regex")
+});
+
+static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
+    Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid regex")
+});
+
 /// The most characters of the ticket's text an action's free-text argument carries.
 const TEXT_CHARS: usize = 1_000;
 
 fn clipped(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
+}
+
+/// The kind of action a ticket asks for, from its words and entities alone (what it needs
+/// to be carried out, an order or an account, is another matter: see [`plan`]).
+pub fn asks_for(state: &TicketState) -> Option<&'static str> {
+    let text = state.ticket.text();
+    let entities = state.entities.clone().unwrap_or_default();
+    let issue = entities.issue_type.as_deref();
+    let category = state.classification.as_ref().map(|c| c.category);
+    if ASKS_FOR_A_PERSON.is_match(&text) {
+        return Some("escalate_to_human");
+    }
+    if (matches!(issue, Some("refund_request" | "double_charge")) || ASKS_FOR_A_REFUND.is_match(&text))
+        && !NOT_ASKING_FOR_A_REFUND.is_match(&text)
+    {
+        return Some("process_refund");
+    }
+    if matches!(issue, Some("password_reset"))
+        || (matches!(issue, Some("account_locked" | "login_problem")) && ASKS_FOR_A_RESET.is_match(&text))
+    {
+        return Some("reset_password");
+    }
+    let a_problem = match issue {
+        Some("crash" | "bug") => true,
+        // "Export my data" is a question; data that is wrong or gone is a bug.
+        Some("data_issue") => DATA_GONE_WRONG.is_match(&text),
+        _ => false,
+    };
+    if a_problem && category == Some(Category::Technical) {
+        return Some("create_bug_report");
+    }
+    None
 }
 
 /// The action `state`'s ticket asks for, given what the lookups found; `None` when it asks for
@@ -65,53 +110,52 @@ fn clipped(text: &str, max: usize) -> String {
 pub fn plan(state: &TicketState, facts: &Facts) -> Option<Planned> {
     let text = state.ticket.text();
     let entities = state.entities.clone().unwrap_or_default();
-    let issue = entities.issue_type.as_deref();
-    let category = state.classification.as_ref().map(|c| c.category);
-    if ASKS_FOR_A_PERSON.is_match(&text) {
-        return Some(Planned {
+    match asks_for(state)? {
+        "escalate_to_human" => Some(Planned {
             tool: "escalate_to_human",
             args: json!({
                 "reason": clipped(&format!("The customer asked for a person: {}", state.ticket.subject), TEXT_CHARS),
                 "suggested_action": "Contact the customer and take the ticket over.",
             }),
-        });
-    }
-    let wants_refund = (matches!(issue, Some("refund_request" | "double_charge")) || ASKS_FOR_A_REFUND.is_match(&text))
-        && !NOT_ASKING_FOR_A_REFUND.is_match(&text);
-    if wants_refund && let Some(order) = &facts.order {
-        return Some(Planned {
+        }),
+        "process_refund" => facts.order.as_ref().map(|order| Planned {
             tool: "process_refund",
             args: json!({
                 "order_id": order.order_id,
                 "amount": refund_amount(order, &text),
                 "reason": clipped(&format!("Customer request: {}", state.ticket.subject), 500),
             }),
-        });
-    }
-    let wants_reset = matches!(issue, Some("password_reset"))
-        || (matches!(issue, Some("account_locked" | "login_problem")) && ASKS_FOR_A_RESET.is_match(&text));
-    if wants_reset && let Some(customer) = &facts.customer {
-        return Some(Planned {
-            tool: "reset_password",
-            args: json!({ "user_email": customer.email }),
-        });
-    }
-    if matches!(issue, Some("crash" | "bug" | "data_issue")) && category == Some(Category::Technical) {
-        let priority = match entities.urgency {
-            Urgency::High => "high",
-            Urgency::Medium => "medium",
-            Urgency::Low => "low",
-        };
-        return Some(Planned {
-            tool: "create_bug_report",
-            args: json!({
-                "title": clipped(&state.ticket.subject, 200),
-                "description": clipped(&state.ticket.body, TEXT_CHARS),
-                "priority": priority,
+        }),
+        // A reset for an address that is not the customer's own is not theirs to ask for.
+        "reset_password" => facts
+            .customer
+            .as_ref()
+            .filter(|customer| {
+                EMAIL_ADDRESS
+                    .find_iter(&text)
+                    .all(|address| address.as_str().eq_ignore_ascii_case(&customer.email))
+            })
+            .map(|customer| Planned {
+                tool: "reset_password",
+                args: json!({ "user_email": customer.email }),
             }),
-        });
+        "create_bug_report" => {
+            let priority = match entities.urgency {
+                Urgency::High => "high",
+                Urgency::Medium => "medium",
+                Urgency::Low => "low",
+            };
+            Some(Planned {
+                tool: "create_bug_report",
+                args: json!({
+                    "title": clipped(&state.ticket.subject, 200),
+                    "description": clipped(&state.ticket.body, TEXT_CHARS),
+                    "priority": priority,
+                }),
+            })
+        }
+        _ => None,
     }
-    None
 }
 
 /// What to refund: the price of the items the ticket names (by a distinctive word of the
@@ -165,6 +209,13 @@ mod tests {
         ] {
             assert!(!ASKS_FOR_A_PERSON.is_match(text), "{text}");
         }
+    }
+
+    #[test]
+    fn only_data_gone_wrong_is_a_bug() {
+        assert!(DATA_GONE_WRONG.is_match("Half of my data disappeared"));
+        assert!(DATA_GONE_WRONG.is_match("the totals are wrong"));
+        assert!(!DATA_GONE_WRONG.is_match("Where can I export all my data as CSV?"));
     }
 
     #[test]

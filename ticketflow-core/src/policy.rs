@@ -204,6 +204,13 @@ fn contradicts_facts(state: &TicketState, facts: &Facts, draft: &str) -> Vec<Str
     notes
 }
 
+/// True when `sentence` states something the run's facts do not (an order, tracking number,
+/// amount, date or e-mail address that is not this customer's): finalize drops such a sentence
+/// from a reply that reached the revision limit still carrying it.
+pub fn strays_from_facts(state: &TicketState, facts: &Facts, sentence: &str) -> bool {
+    !contradicts_facts(state, facts, sentence).is_empty()
+}
+
 /// What is wrong with `draft` for this ticket; empty when it passes.
 pub fn check(state: &TicketState, draft: &str) -> Vec<String> {
     let mut notes = Vec::new();

@@ -35,6 +35,9 @@ pub struct TicketResult {
     /// Set when the ticket went to a person instead of being answered (it ends `escalated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<Handoff>,
+    /// Which workflow and graph version ran the ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<crate::WorkflowRun>,
 }
 
 impl TicketResult {
@@ -53,6 +56,7 @@ impl TicketResult {
             tokens: state.total_tokens(),
             actions_taken: state.actions.clone(),
             handoff: state.handoff.clone(),
+            workflow: None,
         }
     }
 }

@@ -218,6 +218,10 @@ pub struct TicketState {
     /// Set when the ticket goes to a person: no automatic reply is sent.
     #[serde(default)]
     pub handoff: Option<Handoff>,
+    /// The agent workflow's tool calls, in order, with the LLM's ids for them (empty in the
+    /// pipeline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent: Vec<crate::agent::AgentTurn>,
 }
 
 impl TicketState {
@@ -235,6 +239,7 @@ impl TicketState {
             engine: BTreeMap::new(),
             actions: Vec::new(),
             handoff: None,
+            agent: Vec::new(),
         }
     }
 

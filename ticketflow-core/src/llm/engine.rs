@@ -64,8 +64,8 @@ pub struct ReviewOutput {
 /// An OpenAI-compatible chat-completions engine.
 #[derive(Clone)]
 pub struct LlmEngine {
-    client: Client<OpenAIConfig>,
-    config: Arc<LlmConfig>,
+    pub(super) client: Client<OpenAIConfig>,
+    pub(super) config: Arc<LlmConfig>,
 }
 
 impl std::fmt::Debug for LlmEngine {
@@ -85,7 +85,7 @@ struct Asked<T> {
     retries: u32,
 }
 
-fn engine_error(error: OpenAIError) -> EngineError {
+pub(super) fn engine_error(error: OpenAIError) -> EngineError {
     match error {
         OpenAIError::ApiError(response) => {
             let status = response.status_code;
@@ -126,7 +126,7 @@ impl LlmEngine {
         Ok(Self { client, config })
     }
 
-    fn engine_use(&self, fallback: bool, tokens: TokenUsage, retries: u32) -> EngineUse {
+    pub(super) fn engine_use(&self, fallback: bool, tokens: TokenUsage, retries: u32) -> EngineUse {
         EngineUse {
             engine: "openai".into(),
             model: Some(self.config.model.clone()),

@@ -7,6 +7,8 @@ mod extract;
 mod order_id;
 mod text;
 
+pub(crate) use draft::compose;
+
 use async_trait::async_trait;
 
 use crate::engine::{Engine, EngineError, Opinion, Produced};

@@ -17,7 +17,7 @@ use crate::store::{
     Approval, ApprovalStatus, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, RetryScheduled, Store,
     StoreError, Ticket, TicketStatus, TicketStore, Transition,
 };
-use crate::{EngineError, TicketInput, TicketResult, TicketState, Workflow};
+use crate::{EngineError, TicketInput, TicketState, Workflow};
 
 /// How the processor behaves.
 #[derive(Debug, Clone)]
@@ -228,9 +228,20 @@ impl Processor {
         let _heartbeat = self.heartbeat(fence, lost.clone());
         let checkpointer = self.store.checkpointer(Some(fence));
         let thread = id.to_string();
-        let mut runner = self
-            .workflow
-            .graph()
+        // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
+        // exist (every write is fenced by a lease), and the run starts without reading any.
+        let (paused, version) = if fence.epoch == 1 {
+            (Ok(Paused::Not), None)
+        } else {
+            match self.paused_on(checkpointer.as_ref(), &thread).await {
+                Ok((paused, version)) => (Ok(paused), version),
+                Err(error) => (Err(error), None),
+            }
+        };
+        // A ticket checkpointed under the other workflow (before `WORKFLOW` changed) finishes
+        // on it.
+        let graph = self.workflow.graph_for(version.as_deref());
+        let mut runner = graph
             .runner()
             .checkpointer(checkpointer.clone())
             // The ticket's row holds the input: a run that stops before its first step's
@@ -258,12 +269,10 @@ impl Processor {
             request_id: request_id.clone(),
             ..change
         };
-        // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
-        // exist (every write is fenced by a lease), and the run starts without reading any.
         let outcome = if fence.epoch == 1 {
             runner.start(&thread, input).await
         } else {
-            match self.paused_on(checkpointer.as_ref(), &thread).await {
+            match paused {
                 Ok(Paused::Not) => runner.run_once(&thread, input).await,
                 // The decision is read here, from the database, and passed in: the gate
                 // decides on what is stored, never on what a message said.
@@ -285,7 +294,7 @@ impl Processor {
         };
         match outcome {
             Ok(Outcome::Finished { state, .. }) => {
-                let mut result = serde_json::to_value(TicketResult::from_state(&state)).unwrap_or_default();
+                let mut result = serde_json::to_value(self.workflow.result(graph, &state)).unwrap_or_default();
                 strip_nul(&mut result);
                 let (status, done) = match &state.handoff {
                     Some(handoff) => {
@@ -384,7 +393,12 @@ impl Processor {
 
     /// Whether the thread's last checkpoint is a pause on a held call, and if so whether a
     /// person has decided on it.
-    async fn paused_on(&self, checkpointer: &dyn Checkpointer, thread: &str) -> Result<Paused, StoreError> {
+    /// Also the graph version of the latest checkpoint, if there is one.
+    async fn paused_on(
+        &self,
+        checkpointer: &dyn Checkpointer,
+        thread: &str,
+    ) -> Result<(Paused, Option<String>), StoreError> {
         let latest = checkpointer.latest(thread).await.map_err(|error| match error {
             // The store's own error, so that only an outage is waited out.
             CheckpointError::Storage(source) => match source.downcast::<StoreError>() {
@@ -393,16 +407,18 @@ impl Processor {
             },
             other => StoreError::Unavailable(Box::new(other)),
         })?;
+        let version = latest.as_ref().map(|c| c.graph_version.to_string());
         let Some((payload, node)) = latest.and_then(|c| Some((c.interrupt?, c.next_node?.to_string()))) else {
-            return Ok(Paused::Not);
+            return Ok((Paused::Not, version));
         };
         let Some(held) = held_call(&payload) else {
-            return Ok(Paused::Not);
+            return Ok((Paused::Not, version));
         };
-        Ok(match self.store.approval_for_call(held.call_id).await? {
+        let paused = match self.store.approval_for_call(held.call_id).await? {
             Some(approval) if approval.status != ApprovalStatus::Pending => Paused::Decided(approval),
             _ => Paused::Undecided { payload, node },
-        })
+        };
+        Ok((paused, version))
     }
 
     /// Pauses the ticket on a held call: the approval request and the move to

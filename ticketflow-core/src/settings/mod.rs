@@ -40,6 +40,7 @@ pub use load::{SettingsError, Sources};
 pub use open::StartError;
 pub use seconds::{Seconds, SecondsError};
 
+use crate::agent::{OfflinePlanner, Planner};
 use crate::commerce::{Commerce, StoreCommerce};
 use crate::money::Money;
 use crate::processing::{BackgroundOptions, ProcessorConfig, default_worker_id};
@@ -49,7 +50,7 @@ use crate::store::Store;
 use crate::store::StoreOptions;
 use crate::telemetry::{LogFormat, LoggingOptions};
 use crate::tools::{ApprovalRules, ToolEnv, Tools};
-use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, Workflow};
+use crate::{Engine, HistorySource, KbError, KnowledgeBase, OfflineEngine, Workflow, WorkflowKind};
 
 /// Every setting of both binaries. Field names are the settings' names in lower case; the
 /// doc comments are the `--help` texts.
@@ -146,6 +147,14 @@ pub struct Settings {
     pub reply_approval: ReplyApproval,
     /// The company's password reset page; reset e-mails link to it with ?token=….
     pub password_reset_url: String,
+    /// Which workflow runs new tickets: pipeline (the six steps) or agent (the tool-using
+    /// agent loop).
+    pub workflow: WorkflowKind,
+    /// The seed's name for WORKFLOW: true is agent, false is pipeline (when both are given they
+    /// must agree).
+    pub use_agent_workflow: Option<bool>,
+    /// The most tool calls one agent run makes before the ticket is handed to a person (1 to 50).
+    pub agent_max_steps: u32,
     /// An OTLP/HTTP collector for traces, such as http://localhost:4318 (unset: no export).
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// The log filter (tracing directives, such as info or ticketflow_core=debug).
@@ -193,6 +202,9 @@ impl Default for Settings {
             auto_approve_refund_below: Money::ZERO,
             reply_approval: ReplyApproval::None,
             password_reset_url: "https://example.invalid/reset-password".into(),
+            workflow: WorkflowKind::Pipeline,
+            use_agent_workflow: None,
+            agent_max_steps: crate::DEFAULT_AGENT_MAX_CALLS as u32,
             otel_exporter_otlp_endpoint: None,
             rust_log: "info".into(),
             log_format: LogFormat::Json,
@@ -241,6 +253,12 @@ impl Settings {
                 "APPROVAL_REQUIRED",
                 &format!("`{lookup}` only reads; only the tools that act can wait for a person"),
             );
+        }
+        if self.use_agent_workflow == Some(false) && self.workflow == WorkflowKind::Agent {
+            return invalid("USE_AGENT_WORKFLOW", "is false but WORKFLOW is agent: give one of them");
+        }
+        if !(1..=50).contains(&self.agent_max_steps) {
+            return invalid("AGENT_MAX_STEPS", "must be 1 to 50");
         }
         if self.auto_approve_refund_below < Money::ZERO {
             return invalid("AUTO_APPROVE_REFUND_BELOW", "must not be negative");
@@ -340,13 +358,45 @@ impl Settings {
         }
     }
 
+    /// The workflow new tickets run on: `WORKFLOW`, or the seed's `USE_AGENT_WORKFLOW`.
+    pub fn workflow_kind(&self) -> WorkflowKind {
+        match self.use_agent_workflow {
+            Some(true) => WorkflowKind::Agent,
+            Some(false) => WorkflowKind::Pipeline,
+            None => self.workflow,
+        }
+    }
+
+    /// What picks the agent's moves: the LLM (tool calling) when `OPENAI_API_KEY` is set, else
+    /// the offline planner.
+    pub fn planner(&self) -> Result<Arc<dyn Planner>, StartError> {
+        if self.openai_api_key.is_none() {
+            return Ok(Arc::new(OfflinePlanner));
+        }
+        #[cfg(feature = "openai")]
+        {
+            let config = self
+                .llm_config()
+                .ok_or(StartError::Engine("OPENAI_API_KEY is empty".into()))?;
+            let planner = crate::llm::LlmPlanner::new(config).map_err(|e| StartError::Engine(e.to_string()))?;
+            Ok(Arc::new(planner))
+        }
+        #[cfg(not(feature = "openai"))]
+        Err(StartError::Engine(
+            "OPENAI_API_KEY is set, but this build has no LLM engine (feature `openai`)".into(),
+        ))
+    }
+
     /// The support workflow on [`engine`](Self::engine) and
     /// [`knowledge_base`](Self::knowledge_base). Over a `store`: with the customer's history
     /// from it, the [`tools`](Self::tools) on it and `REPLY_APPROVAL`; without one, the steps
     /// alone (no history, no tools).
     pub fn workflow(&self, store: Option<Arc<dyn Store>>) -> Result<Workflow, StartError> {
         let kb = Arc::new(self.knowledge_base().map_err(StartError::KnowledgeBase)?);
-        let builder = Workflow::builder(self.engine()?, kb.clone());
+        let builder = Workflow::builder(self.engine()?, kb.clone())
+            .kind(self.workflow_kind())
+            .planner(self.planner()?)
+            .agent_max_calls(self.agent_max_steps as usize);
         Ok(match store {
             Some(store) => {
                 let history: Arc<dyn HistorySource> = store.clone();

@@ -53,10 +53,10 @@ impl FromStr for ReplyApproval {
 }
 
 /// Step 6: the final response: the approved draft, or, when the revision budget ran out, the
-/// draft with the fewest problems, with any sentence promising an action that did not happen
-/// removed. A ticket handed to a person gets none. When the reply must wait for a person
-/// ([`ReplyApproval`]), it is journaled as a `send_reply` call awaiting approval, and the reply
-/// gate pauses on it.
+/// draft with the fewest problems, with any sentence removed that promises an action that did
+/// not happen or states what the facts do not. A ticket handed to a person gets none. When the
+/// reply must wait for a person ([`ReplyApproval`]), it is journaled as a `send_reply` call
+/// awaiting approval, and the reply gate pauses on it.
 #[derive(Default)]
 pub struct Finalize {
     /// Which replies wait for a person.
@@ -101,7 +101,8 @@ impl Finalize {
     }
 }
 
-/// The reply: the best draft, without a sentence that promises what did not happen.
+/// The reply: the best draft, without a sentence that promises what did not happen or states
+/// what the facts do not.
 fn best_reply(state: &TicketState) -> Result<String, NodeError> {
     let best = state
         .reviewed_drafts
@@ -113,7 +114,10 @@ fn best_reply(state: &TicketState) -> Result<String, NodeError> {
         .ok_or_else(|| NodeError::new("finalize ran before any draft was written"))?;
     let facts = Facts::of(state);
     let safe: Vec<&str> = policy::sentences(&best)
-        .filter(|sentence| !policy::promises_what_did_not_happen(&facts, sentence))
+        .filter(|sentence| {
+            !policy::promises_what_did_not_happen(&facts, sentence)
+                && !policy::strays_from_facts(state, &facts, sentence)
+        })
         .collect();
     Ok(safe.concat().trim().to_owned())
 }

@@ -1,8 +1,9 @@
-//! The six steps as graph nodes, one per file, and the three a ticket visits only when it
-//! proposes a call or its reply is held: the gate (pauses for a person's decision), act (runs
-//! the calls that may run) and the reply gate.
+//! The six steps as graph nodes, one per file; the three a ticket visits only when it proposes
+//! a call or its reply is held: the gate (pauses for a person's decision), act (runs the calls
+//! that may run) and the reply gate; and the agent workflow's own step, the agent.
 
 mod act;
+mod agent;
 mod classify;
 mod draft;
 mod extract;
@@ -13,6 +14,7 @@ mod research;
 mod review;
 
 pub use act::Act;
+pub use agent::Agent;
 pub use classify::Classify;
 pub use draft::DraftReply;
 pub use extract::Extract;
@@ -20,7 +22,7 @@ pub use finalize::{Finalize, ReplyApproval};
 pub use gate::{Gate, HeldCall};
 pub use reply_gate::ReplyGate;
 pub use research::Research;
-pub use review::ReviewDraft;
+pub use review::{MAX_REVISIONS, ReviewDraft};
 
 /// Step names, as they appear in checkpoints, events and metrics.
 pub mod names {
@@ -44,6 +46,8 @@ pub mod names {
     pub const ACT: &str = "act";
     /// Pauses the run until a person approves (or edits, or rejects) the reply.
     pub const REPLY_GATE: &str = "reply_gate";
+    /// The agent workflow's thinking step: the next tool call, or the reply.
+    pub const AGENT: &str = "agent";
 }
 
 use ticketflow_graph::{NodeContext, NodeError};

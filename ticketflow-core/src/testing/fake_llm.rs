@@ -1,7 +1,9 @@
 //! A real HTTP server on loopback that speaks the OpenAI chat-completions protocol, so tests
 //! run the real client, transport and retry code. Like the real service it answers 400 to a
-//! `json_schema` that breaks strict mode's rules. Replies are scripted per step (the schema
-//! name); unscripted calls get a plausible default answer. Every call is recorded.
+//! `json_schema` or a function's parameters that break strict mode's rules, and to a `tool`
+//! message that answers no tool call of the conversation. Replies are scripted per step (the
+//! schema name; `agent` for tool-calling requests); unscripted calls get a plausible default
+//! answer. Every call is recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
@@ -25,6 +27,13 @@ pub enum Reply {
     Status(u16, Option<u64>),
     /// Waits this long before answering with the default (to trip client timeouts).
     Delay(Duration),
+    /// An assistant message calling the tool `name` with these arguments, as the real API
+    /// sends it (`tool_calls`, `finish_reason: "tool_calls"`, the arguments as a JSON string);
+    /// the call's id is `call_<n>`, counted within the conversation, so ids repeat across
+    /// conversations as they may with the real service.
+    ToolCall(String, Value),
+    /// A tool call whose arguments are this text as is (unparsable arguments).
+    ToolCallText(String, String),
 }
 
 /// A recorded call.
@@ -143,6 +152,8 @@ fn default_answer(step: &str, body: &Value) -> Value {
             ) })
         }
         "review" => json!({ "approved": true, "notes": [] }),
+        "agent" => json!({ "reply": "Hello,\n\nThank you for getting in touch. I have looked into your request and a \
+             specialist will follow up within 3 business days if anything else is needed.\n\nBest regards,\nNorthwind Support" }),
         _ => json!({}),
     }
 }
@@ -173,12 +184,72 @@ fn error(status: u16, message: &str, retry_after: Option<u64>) -> Response {
     response
 }
 
+/// What the real API refuses in a tool-calling request: a function that is not strict or whose
+/// parameters break strict mode, parallel calls, a `tool` message answering no earlier call.
+fn tool_request_problems(body: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for tool in body["tools"].as_array().into_iter().flatten() {
+        let name = tool["function"]["name"].as_str().unwrap_or("?");
+        if tool["type"] != "function" || tool["function"]["strict"] != true {
+            problems.push(format!("tool `{name}` is not a strict function"));
+        }
+        for violation in strict_violations(&tool["function"]["parameters"]) {
+            problems.push(format!("Invalid schema for function '{name}': {violation}"));
+        }
+    }
+    if body.get("tools").is_some() && body["parallel_tool_calls"] != false {
+        problems.push("this stand-in expects parallel_tool_calls: false".into());
+    }
+    let mut asked: Vec<String> = Vec::new();
+    for message in body["messages"].as_array().into_iter().flatten() {
+        for call in message["tool_calls"].as_array().into_iter().flatten() {
+            asked.extend(call["id"].as_str().map(str::to_owned));
+        }
+        if message["role"] == "tool" {
+            let id = message["tool_call_id"].as_str().unwrap_or_default();
+            if !asked.iter().any(|a| a == id) {
+                problems.push(format!(
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls' ({id})"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn tool_call_completion(model: &str, body: &Value, name: &str, arguments: &str) -> Value {
+    let earlier = body["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|m| m.get("tool_calls").is_some()).count());
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{
+                    "id": format!("call_{}", earlier + 1),
+                    "type": "function",
+                    "function": { "name": name, "arguments": arguments },
+                }],
+            },
+            "finish_reason": "tool_calls",
+        }],
+        "usage": { "prompt_tokens": 150, "completion_tokens": 15, "total_tokens": 165 }
+    })
+}
+
 #[handler]
 async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body): Json<Value>) -> Response {
-    let step = body["response_format"]["json_schema"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
+    let step = match body["response_format"]["json_schema"]["name"].as_str() {
+        Some(name) => name.to_owned(),
+        None if body.get("response_format").is_none() => "agent".to_owned(),
+        None => String::new(),
+    };
     shared.calls.lock().unwrap().push(LlmCall {
         step: step.clone(),
         body: body.clone(),
@@ -188,10 +259,19 @@ async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body)
             .map(str::to_owned),
     });
     let schema = &body["response_format"]["json_schema"];
-    if schema["strict"] != true {
+    if step == "agent" {
+        let problems = tool_request_problems(&body);
+        if !problems.is_empty() {
+            return error(400, &problems.join("; "), None);
+        }
+    } else if schema["strict"] != true {
         return error(400, "this stand-in expects strict structured outputs", None);
     }
-    let violations = strict_violations(&schema["schema"]);
+    let violations = if step == "agent" {
+        Vec::new()
+    } else {
+        strict_violations(&schema["schema"])
+    };
     if !violations.is_empty() {
         return error(
             400,
@@ -219,6 +299,26 @@ async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body)
             tokio::time::sleep(delay).await;
             default_answer(&step, &body).to_string()
         }
+        Some(Reply::ToolCall(name, arguments)) => {
+            let completion = tool_call_completion(&model, &body, &name, &arguments.to_string());
+            return Response::builder()
+                .content_type("application/json")
+                .body(completion.to_string());
+        }
+        Some(Reply::ToolCallText(name, arguments)) => {
+            let completion = tool_call_completion(&model, &body, &name, &arguments);
+            return Response::builder()
+                .content_type("application/json")
+                .body(completion.to_string());
+        }
+    };
+    // The agent's default answer is its reply, as text.
+    let content = match (step.as_str(), serde_json::from_str::<Value>(&content)) {
+        ("agent", Ok(Value::Object(answer))) => answer
+            .get("reply")
+            .and_then(Value::as_str)
+            .map_or(content.clone(), str::to_owned),
+        _ => content,
     };
     Response::builder()
         .content_type("application/json")
