@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod desk;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
