@@ -51,18 +51,6 @@ async fn desk(on: &On, env: &[(&str, &str)]) -> TestApp {
     api
 }
 
-async fn create(api: &TestApp, customer: &str, subject: &str, body: &str) -> String {
-    let answer = api
-        .post_json(
-            "/tickets",
-            &json!({ "customer_id": customer, "subject": subject, "body": body }),
-            &[],
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.json["ticket_id"].as_str().unwrap().to_owned()
-}
-
 fn tools(ticket: &Value) -> Vec<String> {
     ticket["result"]["actions_taken"]
         .as_array()
@@ -118,13 +106,13 @@ async fn status_question(on: On) {
              tracking number in your shipping e-mail.\n\nBest regards,\nNorthwind Support",
         ),
     ]);
-    let id = create(
-        &api,
-        "cust_john_doe",
-        "Where is my order?",
-        "My order ord_12345 has not arrived yet.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_john_doe",
+            "Where is my order?",
+            "My order ord_12345 has not arrived yet.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     assert_eq!(ticket["result"]["workflow"]["name"], "agent", "{ticket}");
     assert_eq!(ticket["result"]["workflow"]["version"], "agent-v1");
@@ -168,7 +156,7 @@ async fn refund(on: On, approved: bool) {
             json!({ "order_id": "ord_11111", "amount": 89.99, "reason": "keyboard stopped working" }),
         ),
     ]);
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND).await;
     let held = api.wait_for_status(&id, "awaiting_approval").await;
     assert_eq!(held["status"], "awaiting_approval");
     let approval = pending_approval(&api, &id).await;
@@ -247,13 +235,13 @@ async fn actions(on: On) {
         ),
         answer("Hello,\n\nThank you for reporting the crash when exporting; I have filed a bug report for our engineers.\n\nBest regards,\nNorthwind Support"),
     ]);
-    let id = create(
-        &api,
-        "cust_bob_wilson",
-        "App crashes on export",
-        "The desktop app crashes every time I export a report. Error 0x80004005.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_bob_wilson",
+            "App crashes on export",
+            "The desktop app crashes every time I export a report. Error 0x80004005.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     assert_eq!(action(&ticket, "create_bug_report")["status"], "executed", "{ticket}");
 
@@ -262,13 +250,13 @@ async fn actions(on: On) {
         "escalate_to_human",
         json!({ "reason": "The customer asked for a person", "suggested_action": "Call them back" }),
     )]);
-    let id = create(
-        &api,
-        "cust_alice_jones",
-        "I want a human",
-        "I want to speak to a human about my account, not a bot.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_alice_jones",
+            "I want a human",
+            "I want to speak to a human about my account, not a bot.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "escalated").await;
     assert_eq!(action(&ticket, "escalate_to_human")["status"], "executed");
     assert!(ticket["result"]["final_response"].is_null(), "{ticket}");
@@ -279,13 +267,13 @@ async fn actions(on: On) {
         call("reset_password", json!({ "user_email": "charlie.brown@email.com" })),
         answer("Hello Charlie,\n\nI have sent a password reset link to charlie.brown@email.com.\n\nBest regards,\nNorthwind Support"),
     ]);
-    let id = create(
-        &api,
-        "cust_charlie_brown",
-        "Forgot my password",
-        "I forgot my password and cannot log in. Please send me a password reset.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_charlie_brown",
+            "Forgot my password",
+            "I forgot my password and cannot log in. Please send me a password reset.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     assert_eq!(action(&ticket, "reset_password")["status"], "executed", "{ticket}");
     api.stop().await;
@@ -312,7 +300,9 @@ async fn the_step_limit_hands_the_ticket_to_a_person() {
             json!({ "product_id": null, "name_search": "keyboard" }),
         )
     }));
-    let id = create(&api, "cust_john_doe", "Keyboards", "Which keyboard should I buy?").await;
+    let id = api
+        .create("cust_john_doe", "Keyboards", "Which keyboard should I buy?")
+        .await;
     let ticket = api.wait_for_status(&id, "escalated").await;
     let names = tools(&ticket);
     assert_eq!(names.iter().filter(|t| *t == "lookup_product").count(), 3, "{names:?}");
@@ -336,13 +326,9 @@ async fn an_unusable_reply_twice_falls_back_to_the_offline_planner() {
         Reply::ToolCallText("check_order_status".into(), "{not json".into()),
         call("drop_all_tables", json!({})),
     ]);
-    let id = create(
-        &api,
-        "cust_john_doe",
-        "Where is my order?",
-        "Where is my order ord_12345?",
-    )
-    .await;
+    let id = api
+        .create("cust_john_doe", "Where is my order?", "Where is my order ord_12345?")
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     assert_eq!(
         tools(&ticket)[0],
@@ -386,7 +372,7 @@ async fn injections(on: On) {
                  shipped with USPS tracking 9400111899223344556677.\n\nNorthwind Support",
             ),
         ]);
-        let id = create(&api, "cust_john_doe", subject, body).await;
+        let id = api.create("cust_john_doe", subject, body).await;
         let ticket = api.wait_for_status(&id, "completed").await;
         assert_eq!(
             approvals_of(&api, &id).await,

@@ -31,19 +31,6 @@ async fn postgres_desk(env: &[(&str, &str)]) -> TestApp {
     desk(Some(fresh_postgres().await), env).await
 }
 
-/// Creates a ticket and returns its id.
-async fn create(api: &TestApp, customer: &str, subject: &str, body: &str) -> String {
-    let answer = api
-        .post_json(
-            "/tickets",
-            &json!({ "customer_id": customer, "subject": subject, "body": body }),
-            &[],
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.json["ticket_id"].as_str().unwrap().to_owned()
-}
-
 async fn events(api: &TestApp, id: &str) -> Vec<Value> {
     serde_json::from_value(api.get(&format!("/tickets/{id}/events")).await.json).unwrap()
 }
@@ -91,13 +78,13 @@ const REFUND_BODY: &str = "The headphones from order ord_12345 stopped working. 
 async fn status_questions_are_answered_with_the_customers_own_order(api: TestApp) {
     let order = api.store.order("ord_12345").await.unwrap().unwrap();
     let tracking = order.tracking_number.clone().unwrap();
-    let id = create(
-        &api,
-        "cust_john_doe",
-        "Where is my order?",
-        "Hi, my order ord_12345 has not arrived yet. Can you check the tracking?",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_john_doe",
+            "Where is my order?",
+            "Hi, my order ord_12345 has not arrived yet. Can you check the tracking?",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     let reply = ticket["result"]["final_response"].as_str().unwrap();
     assert!(reply.contains("UPS") && reply.contains(&tracking), "{reply}");
@@ -115,13 +102,13 @@ async fn status_questions_are_answered_with_the_customers_own_order(api: TestApp
 
     // Jane asks about John's order: nothing of it reaches her.
     let other = api.store.order("ord_12345").await.unwrap().unwrap();
-    let id = create(
-        &api,
-        "cust_jane_smith",
-        "Where is my order?",
-        "Where is order ord_12345? It should have arrived.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_jane_smith",
+            "Where is my order?",
+            "Where is order ord_12345? It should have arrived.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "completed").await;
     let reply = ticket["result"]["final_response"].as_str().unwrap();
     for secret in [
@@ -148,7 +135,7 @@ async fn status_questions_are_answered_with_the_customers_own_order_on_postgres(
 }
 
 async fn a_refund_waits_for_a_person_and_runs_once_approved(api: TestApp) {
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     let held = api.wait_for_status(&id, "awaiting_approval").await;
     assert!(held["result"].is_null(), "no result while held: {held}");
     let approval = pending_approval(&api, &id).await;
@@ -239,7 +226,7 @@ async fn a_refund_waits_for_a_person_and_runs_once_approved_on_postgres() {
 #[tokio::test]
 async fn a_rejected_refund_never_runs_and_the_reply_says_so() {
     let api = sqlite_desk(&[]).await;
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let approval = pending_approval(&api, &id).await;
     let decided = decide(
@@ -271,13 +258,13 @@ async fn a_rejected_refund_never_runs_and_the_reply_says_so() {
 #[tokio::test]
 async fn a_refund_of_an_order_refunded_already_is_never_held() {
     let api = sqlite_desk(&[]).await;
-    let id = create(
-        &api,
-        "cust_charlie_brown",
-        "Refund",
-        "Please refund my order ord_99999, the headphones were faulty.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_charlie_brown",
+            "Refund",
+            "Please refund my order ord_99999, the headphones were faulty.",
+        )
+        .await;
     let done = api.wait_for_status(&id, "completed").await;
     let refund = action(&done, "process_refund");
     assert_eq!(refund["status"], "failed", "refused by its checks: {refund}");
@@ -293,13 +280,13 @@ async fn a_refund_of_an_order_refunded_already_is_never_held() {
 #[tokio::test]
 async fn every_reply_can_wait_for_a_person_who_may_edit_it() {
     let api = sqlite_desk(&[("REPLY_APPROVAL", "all")]).await;
-    let id = create(
-        &api,
-        "cust_john_doe",
-        "Where is my order?",
-        "My order ord_12345 has not arrived. Can you check the tracking?",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_john_doe",
+            "Where is my order?",
+            "My order ord_12345 has not arrived. Can you check the tracking?",
+        )
+        .await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let approval = pending_approval(&api, &id).await;
     assert_eq!(approval["action_type"], "send_reply");
@@ -321,7 +308,9 @@ async fn every_reply_can_wait_for_a_person_who_may_edit_it() {
     assert_eq!(read["edited_response"], edited);
 
     // A rejected reply goes to a person: the ticket ends escalated, with no reply.
-    let id = create(&api, "cust_jane_smith", "Monitor", "When does my order ord_22222 ship?").await;
+    let id = api
+        .create("cust_jane_smith", "Monitor", "When does my order ord_22222 ship?")
+        .await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let approval = pending_approval(&api, &id).await;
     let decided = decide(
@@ -337,7 +326,7 @@ async fn every_reply_can_wait_for_a_person_who_may_edit_it() {
 }
 
 async fn of_fifty_concurrent_decisions_one_wins(api: TestApp) {
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let approval = pending_approval(&api, &id).await;
     let path = format!("/approvals/{}/decide", approval["id"].as_str().unwrap());
@@ -382,7 +371,7 @@ async fn of_fifty_concurrent_decisions_one_wins_on_postgres() {
 #[tokio::test]
 async fn bad_decisions_get_a_clear_error() {
     let api = sqlite_desk(&[]).await;
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let approval = pending_approval(&api, &id).await;
     let approval_id = approval["id"].as_str().unwrap();
@@ -490,7 +479,7 @@ async fn a_ticket_held_by_the_previous_graph_version_is_resumed_by_this_one() {
     use sqlx::Connection;
     let database_url = fresh_postgres().await;
     let api = desk(Some(database_url.clone()), &[]).await;
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     api.wait_for_status(&id, "awaiting_approval").await;
     // The run was paused by a worker of the version before this one: its checkpoints say so.
     let mut conn = sqlx::PgConnection::connect(&database_url).await.unwrap();
@@ -521,13 +510,13 @@ async fn a_ticket_held_by_the_previous_graph_version_is_resumed_by_this_one() {
 #[tokio::test]
 async fn a_ticket_that_asks_for_a_person_ends_escalated_without_a_reply() {
     let api = sqlite_desk(&[]).await;
-    let id = create(
-        &api,
-        "cust_john_doe",
-        "This is the third time",
-        "My order ord_12345 is still not here. I want to speak to a human, not a bot.",
-    )
-    .await;
+    let id = api
+        .create(
+            "cust_john_doe",
+            "This is the third time",
+            "My order ord_12345 is still not here. I want to speak to a human, not a bot.",
+        )
+        .await;
     let ticket = api.wait_for_status(&id, "escalated").await;
     assert!(
         ticket["result"]["final_response"].is_null(),
@@ -566,7 +555,7 @@ async fn with_the_llm_engine_a_decision_resumes_at_the_gate_in_the_embedded_mode
         )],
     );
     let api = sqlite_desk(&[("OPENAI_API_KEY", "sk-embedded"), ("OPENAI_BASE_URL", &fake.base_url)]).await;
-    let id = create(&api, "cust_john_doe", "Refund please", REFUND_BODY).await;
+    let id = api.create("cust_john_doe", "Refund please", REFUND_BODY).await;
     api.wait_for_status(&id, "awaiting_approval").await;
     let before = (
         fake.calls_for("classify"),

@@ -171,42 +171,21 @@ impl WorkflowBuilder {
     /// The agent's graph: agent -> gate -> act -> agent ... -> review -(revise)-> draft ...
     /// -(approve)-> finalize.
     fn agent(&self) -> GraphBuilder<TicketState> {
-        let store = self.tools.as_ref().map(|t| t.env().store.clone());
         // Each call costs three steps (agent, gate, act); the limit call, the revisions and the
         // last steps fit in the rest.
         let step_limit = 3 * (self.agent_max_calls + 2) + 2 * (crate::steps::MAX_REVISIONS as usize + 1) + 4;
-        let builder = Graph::builder()
-            .node(
-                names::AGENT,
-                Agent {
-                    planner: self.planner.clone(),
-                    tools: self.tools.clone(),
-                    max_calls: self.agent_max_calls,
-                },
-            )
-            .node(names::DRAFT, DraftReply(self.engine.clone()))
-            .node(names::REVIEW, ReviewDraft(self.engine.clone()))
-            .node(
-                names::FINALIZE,
-                Finalize {
-                    reply_approval: self.reply_approval,
-                    store: store.clone(),
-                },
-            )
+        let agent = Agent {
+            planner: self.planner.clone(),
+            tools: self.tools.clone(),
+            max_calls: self.agent_max_calls,
+        };
+        let builder = self
+            .replying(Graph::builder().node(names::AGENT, agent))
             .edge(START, names::AGENT)
-            .edge(names::DRAFT, names::REVIEW)
-            .route(
-                names::REVIEW,
-                [("revise", names::DRAFT), ("approve", names::FINALIZE)],
-                |s: &TicketState| if s.needs_revision() { "revise" } else { "approve" },
-            )
             .step_limit(step_limit)
             .version(AGENT_VERSION);
-        match (self.tools.clone(), store) {
-            (Some(tools), Some(store)) => builder
-                .node(names::GATE, Gate { store: store.clone() })
-                .node(names::ACT, Act { tools })
-                .node(names::REPLY_GATE, ReplyGate { store })
+        match self.gated(builder) {
+            (builder, true) => builder
                 .route(
                     names::AGENT,
                     [
@@ -224,81 +203,88 @@ impl WorkflowBuilder {
                         }
                     },
                 )
-                .edge(names::GATE, names::ACT)
                 .route(
                     names::ACT,
                     [("hand_off", names::FINALIZE), ("think", names::AGENT)],
                     |s: &TicketState| if s.handoff.is_some() { "hand_off" } else { "think" },
-                )
-                .route(
-                    names::FINALIZE,
-                    [("hold", names::REPLY_GATE), ("send", END)],
-                    |s: &TicketState| if s.held_reply().is_some() { "hold" } else { "send" },
-                )
-                .edge(names::REPLY_GATE, END),
-            _ => builder.edge(names::AGENT, names::REVIEW).edge(names::FINALIZE, END),
+                ),
+            (builder, false) => builder.edge(names::AGENT, names::REVIEW),
         }
     }
 
     /// The pipeline's graph.
     fn pipeline(&self) -> GraphBuilder<TicketState> {
-        let store = self.tools.as_ref().map(|t| t.env().store.clone());
-        let mut builder = Graph::builder()
+        let research = Research {
+            kb: self.kb.clone(),
+            history: self.history.clone(),
+            tools: self.tools.clone(),
+        };
+        let builder = Graph::builder()
             .node(names::CLASSIFY, Classify(self.engine.clone()))
             .node(names::EXTRACT, Extract(self.engine.clone()))
-            .node(
-                names::RESEARCH,
-                Research {
-                    kb: self.kb.clone(),
-                    history: self.history.clone(),
-                    tools: self.tools.clone(),
-                },
-            )
-            .node(names::DRAFT, DraftReply(self.engine.clone()))
-            .node(names::REVIEW, ReviewDraft(self.engine.clone()))
-            .node(
-                names::FINALIZE,
-                Finalize {
-                    reply_approval: self.reply_approval,
-                    store: store.clone(),
-                },
-            )
+            .node(names::RESEARCH, research)
             .edge(START, names::CLASSIFY)
             .edge(names::CLASSIFY, names::EXTRACT)
-            .edge(names::EXTRACT, names::RESEARCH)
-            .edge(names::DRAFT, names::REVIEW)
-            .route(
-                names::REVIEW,
-                [("revise", names::DRAFT), ("approve", names::FINALIZE)],
-                |s: &TicketState| if s.needs_revision() { "revise" } else { "approve" },
-            );
-        builder = match (self.tools.clone(), store) {
-            (Some(tools), Some(store)) => builder
-                .node(names::GATE, Gate { store: store.clone() })
-                .node(names::ACT, Act { tools })
-                .node(names::REPLY_GATE, ReplyGate { store })
+            .edge(names::EXTRACT, names::RESEARCH);
+        let builder = match self.gated(self.replying(builder)) {
+            (builder, true) => builder
                 .route(
                     names::RESEARCH,
                     [("act", names::GATE), ("reply", names::DRAFT)],
                     |s: &TicketState| if s.has_unsettled_calls() { "act" } else { "reply" },
                 )
-                .edge(names::GATE, names::ACT)
                 .route(
                     names::ACT,
                     [("hand_off", names::FINALIZE), ("reply", names::DRAFT)],
                     |s: &TicketState| if s.handoff.is_some() { "hand_off" } else { "reply" },
-                )
-                .route(
-                    names::FINALIZE,
-                    [("hold", names::REPLY_GATE), ("send", END)],
-                    |s: &TicketState| if s.held_reply().is_some() { "hold" } else { "send" },
-                )
-                .edge(names::REPLY_GATE, END),
-            _ => builder.edge(names::RESEARCH, names::DRAFT).edge(names::FINALIZE, END),
+                ),
+            (builder, false) => builder.edge(names::RESEARCH, names::DRAFT),
         };
         RESUMES_FROM
             .into_iter()
             .fold(builder.version(WORKFLOW_VERSION), |b, old| b.resumes_from(old))
+    }
+}
+
+impl WorkflowBuilder {
+    /// Draft, review (which may send the draft back) and finalize, as both workflows end.
+    fn replying(&self, builder: GraphBuilder<TicketState>) -> GraphBuilder<TicketState> {
+        let finalize = Finalize {
+            reply_approval: self.reply_approval,
+            store: self.tools.as_ref().map(|t| t.env().store.clone()),
+        };
+        builder
+            .node(names::DRAFT, DraftReply(self.engine.clone()))
+            .node(names::REVIEW, ReviewDraft(self.engine.clone()))
+            .node(names::FINALIZE, finalize)
+            .edge(names::DRAFT, names::REVIEW)
+            .route(
+                names::REVIEW,
+                [("revise", names::DRAFT), ("approve", names::FINALIZE)],
+                |s: &TicketState| if s.needs_revision() { "revise" } else { "approve" },
+            )
+    }
+
+    /// With tools, the gate, act and the reply gate, with every edge but those into the gate
+    /// and out of act (each workflow's own), and `true`; without, finalize ends the run, and
+    /// `false` (the caller wires its steps straight to the reply).
+    fn gated(&self, builder: GraphBuilder<TicketState>) -> (GraphBuilder<TicketState>, bool) {
+        let Some(tools) = self.tools.clone() else {
+            return (builder.edge(names::FINALIZE, END), false);
+        };
+        let store = tools.env().store.clone();
+        let builder = builder
+            .node(names::GATE, Gate { store: store.clone() })
+            .node(names::ACT, Act { tools })
+            .node(names::REPLY_GATE, ReplyGate { store })
+            .edge(names::GATE, names::ACT)
+            .route(
+                names::FINALIZE,
+                [("hold", names::REPLY_GATE), ("send", END)],
+                |s: &TicketState| if s.held_reply().is_some() { "hold" } else { "send" },
+            )
+            .edge(names::REPLY_GATE, END);
+        (builder, true)
     }
 }
 

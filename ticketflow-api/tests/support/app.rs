@@ -110,6 +110,19 @@ impl TestApp {
             .await
     }
 
+    /// Creates a ticket of `customer` and returns its id.
+    pub async fn create(&self, customer: &str, subject: &str, body: &str) -> String {
+        let answer = self
+            .post_json(
+                "/tickets",
+                &serde_json::json!({ "customer_id": customer, "subject": subject, "body": body }),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.json["ticket_id"].as_str().unwrap().to_owned()
+    }
+
     /// Polls a ticket until it has status `wanted` (30 s at most) and returns it.
     pub async fn wait_for_status(&self, id: &str, wanted: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

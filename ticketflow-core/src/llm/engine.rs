@@ -85,7 +85,7 @@ struct Asked<T> {
     retries: u32,
 }
 
-pub(super) fn engine_error(error: OpenAIError) -> EngineError {
+fn engine_error(error: OpenAIError) -> EngineError {
     match error {
         OpenAIError::ApiError(response) => {
             let status = response.status_code;
@@ -100,6 +100,18 @@ pub(super) fn engine_error(error: OpenAIError) -> EngineError {
         OpenAIError::Reqwest(error) => EngineError::Transient(format!("the LLM service is unreachable: {error}")),
         other => EngineError::Transient(format!("the LLM call failed: {other}")),
     }
+}
+
+/// A call that got no usable response, counted in `llm_calls_total` as unavailable or rejected.
+pub(super) fn failed_call(step: &str, error: OpenAIError) -> EngineError {
+    let error = engine_error(error);
+    let status = if error.is_transient() {
+        "unavailable"
+    } else {
+        "rejected"
+    };
+    metrics::counter!("llm_calls_total", "step" => step.to_owned(), "status" => status).increment(1);
+    error
 }
 
 impl LlmEngine {
@@ -168,19 +180,12 @@ impl LlmEngine {
                 temperature: Some(0.0),
                 ..Default::default()
             };
-            let response = match self.client.chat().create(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    let error = engine_error(error);
-                    let status = if error.is_transient() {
-                        "unavailable"
-                    } else {
-                        "rejected"
-                    };
-                    metrics::counter!("llm_calls_total", "step" => step.to_owned(), "status" => status).increment(1);
-                    return Err(error);
-                }
-            };
+            let response = self
+                .client
+                .chat()
+                .create(request)
+                .await
+                .map_err(|error| failed_call(step, error))?;
             if let Some(usage) = &response.usage {
                 tokens.prompt += u64::from(usage.prompt_tokens);
                 tokens.completion += u64::from(usage.completion_tokens);

@@ -9,7 +9,7 @@ use async_openai::types::chat::{ChatCompletionMessageToolCalls, CreateChatComple
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::engine::engine_error;
+use super::engine::failed_call;
 use super::{LlmConfig, LlmEngine, prompts, transport};
 use crate::agent::{Move, OfflinePlanner, PlannedCall, Planner};
 use crate::engine::{EngineError, Produced};
@@ -131,19 +131,13 @@ impl LlmPlanner {
             }
             let request: CreateChatCompletionRequest = serde_json::from_value(body)
                 .map_err(|e| EngineError::Permanent(format!("cannot build the agent's request: {e}")))?;
-            let response = match self.engine.client.chat().create(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    let error = engine_error(error);
-                    let status = if error.is_transient() {
-                        "unavailable"
-                    } else {
-                        "rejected"
-                    };
-                    metrics::counter!("llm_calls_total", "step" => STEP, "status" => status).increment(1);
-                    return Err(error);
-                }
-            };
+            let response = self
+                .engine
+                .client
+                .chat()
+                .create(request)
+                .await
+                .map_err(|error| failed_call(STEP, error))?;
             if let Some(usage) = &response.usage {
                 tokens.prompt += u64::from(usage.prompt_tokens);
                 tokens.completion += u64::from(usage.completion_tokens);
