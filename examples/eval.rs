@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use examples::report::percent as pct;
 use serde::Deserialize;
 use ticketflow_core::{Category, OfflineEngine, Urgency};
 
@@ -26,14 +27,6 @@ struct Label {
     product: Option<String>,
     issue_type: Option<String>,
     urgency: Urgency,
-}
-
-fn pct(n: usize, d: usize) -> String {
-    if d == 0 {
-        "n/a".into()
-    } else {
-        format!("{:.1}% ({n}/{d})", 100.0 * n as f64 / d as f64)
-    }
 }
 
 fn main() -> anyhow::Result<()> {
