@@ -1,6 +1,7 @@
 //! The agent through the real binaries in distributed mode (PostgreSQL, RabbitMQ, a worker
 //! process), on the offline planner and on the LLM (tool calling against a chat-completions
-//! server on loopback): a refund held, approved and executed once; and the worker SIGKILLed in
+//! server on loopback): a status question, a refund held, approved and executed once, a bug
+//! report, an escalation, a password reset and an injection; and the worker SIGKILLed in
 //! the middle of the loop, the run resumed by another worker with no tool executed twice and
 //! no question asked again beyond the step that was running.
 
@@ -25,7 +26,7 @@ async fn journal(desk: &Desk, id: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn the_offline_agent_answers_and_holds_a_refund_in_distributed_mode() {
+async fn the_offline_agent_answers_acts_and_holds_a_refund_in_distributed_mode() {
     let desk = Desk::start(&[("WORKFLOW", "agent".into())]).await;
     let worker = desk.worker().await;
     let id = desk
