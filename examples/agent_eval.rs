@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 idempotency_key: Some(labeled.id.clone()),
                 request_id: None,
                 traceparent: None,
+                first_message: None,
             })
             .await?;
         let input = TicketInput {

@@ -41,6 +41,7 @@ async fn setup(token: Option<&str>, timeout: Duration) -> (CommerceServer, Arc<d
         ticket_id: ticket.id,
         customer: "cust_john_doe".into(),
         fence: None,
+        turn: 1,
     };
     (server, store, tools, scope)
 }

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::RequestId;
 use crate::access::{ApiKeys, Caller, CreateLimit};
 use crate::error::{ApiError, body};
-use crate::model::{CreateTicket, EventView, Health, HealthView, Status, TicketAccepted, TicketList, TicketView};
+use crate::model::{
+    CreateTicket, EventView, Health, HealthView, MessageView, Status, TicketAccepted, TicketList, TicketView,
+};
 
 /// The ticket and health operations.
 pub struct TicketsApi {
@@ -103,6 +105,7 @@ impl TicketsApi {
             // OpenTelemetry, the caller's header is passed on as is.
             traceparent: ticketflow_core::tracing_context::current_traceparent()
                 .or_else(|| traceparent.0.filter(|t| t.len() <= 128)),
+            first_message: None,
         };
         let (ticket, created) = self.store.create(new).await?;
         if created {
@@ -180,6 +183,15 @@ impl TicketsApi {
         self.authorize(&caller)?;
         let events = self.store.events(id.0).await?;
         Ok(Json(events.into_iter().map(Into::into).collect()))
+    }
+
+    /// A ticket's conversation, oldest first: its first message (subject and body), the
+    /// customer's e-mails and every turn's reply.
+    #[oai(path = "/tickets/:id/messages", method = "get", operation_id = "get_ticket_messages")]
+    async fn get_ticket_messages(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<Vec<MessageView>>, ApiError> {
+        self.authorize(&caller)?;
+        let messages = self.store.messages(id.0).await?;
+        Ok(Json(messages.into_iter().map(Into::into).collect()))
     }
 
     /// Retry a `failed_permanent` ticket; it resumes from its last checkpoint.

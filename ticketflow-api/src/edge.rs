@@ -29,6 +29,11 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// The largest inbound e-mail webhook body (`EMAIL_MAX_BYTES`), a request extension set
+/// outside this middleware.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EmailBodyLimit(pub usize);
+
 /// The middleware, for `EndpointExt::around`.
 pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let id = request_id(&req);
@@ -156,10 +161,12 @@ fn stamp_request_id(response: &mut Response, id: &str) {
 /// The largest body `path` takes: [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES), or
 /// [`MAX_DECISION_BODY_BYTES`](crate::MAX_DECISION_BODY_BYTES) for a decision (so that an
 /// over-long reason or edited reply is refused by name, a 422, rather than by size).
-fn body_limit(path: &str) -> usize {
+/// An inbound e-mail webhook takes up to `EMAIL_MAX_BYTES` ([`EmailBodyLimit`]).
+fn body_limit(path: &str, email: Option<&EmailBodyLimit>) -> usize {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["approvals", _, "decide"] => crate::MAX_DECISION_BODY_BYTES,
+        ["webhooks", "email", "inbound", _] => email.map_or(crate::inbound::DEFAULT_EMAIL_MAX_BYTES, |l| l.0),
         _ => crate::MAX_BODY_BYTES,
     }
 }
@@ -177,7 +184,7 @@ async fn read_body(req: &mut Request) -> Result<Option<bytes::Bytes>, poem::Erro
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let limit = body_limit(req.uri().path());
+    let limit = body_limit(req.uri().path(), req.extensions().get::<EmailBodyLimit>());
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }

@@ -22,6 +22,7 @@ mod api;
 mod approvals;
 mod edge;
 mod error;
+mod inbound;
 pub mod model;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use ticketflow_core::store::Store;
 pub use access::{ApiKeys, CreateLimit};
 pub use edge::REQUEST_ID_HEADER;
 pub use error::ApiError;
+pub use inbound::{DEFAULT_EMAIL_MAX_BYTES, EmailIntake};
 
 /// The largest request body accepted (larger: 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -67,6 +69,10 @@ pub struct AppState {
     pub create_limit: Option<CreateLimit>,
     /// Origins allowed by CORS (`CORS_ORIGINS`; empty: no CORS headers).
     pub cors_origins: Vec<String>,
+    /// The inbound e-mail webhooks' secrets and support domain (unset secrets: 503).
+    pub email: EmailIntake,
+    /// The largest inbound e-mail webhook body (`EMAIL_MAX_BYTES`).
+    pub email_max_bytes: usize,
 }
 
 impl AppState {
@@ -81,6 +87,8 @@ impl AppState {
             api_keys: ApiKeys::default(),
             create_limit: None,
             cors_origins: Vec::new(),
+            email: EmailIntake::default(),
+            email_max_bytes: DEFAULT_EMAIL_MAX_BYTES,
         }
     }
 
@@ -96,6 +104,12 @@ impl AppState {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            email: EmailIntake {
+                webhook_token: settings.email_webhook_token.clone(),
+                mailgun_signing_key: settings.mailgun_webhook_signing_key.clone(),
+                domain: settings.email_domain.clone().filter(|d| !d.trim().is_empty()),
+            },
+            email_max_bytes: settings.email_max_bytes,
             ..Self::new(store, queue)
         }
     }
@@ -163,11 +177,21 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/metrics", get(render_metrics).data(state.metrics.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at(
+            "/webhooks/email/inbound/:provider",
+            inbound::InboundEndpoint {
+                store: state.store.clone(),
+                relay: state.relay.clone(),
+                intake: state.email.clone(),
+            },
+        )
         .nest("/", api)
         .data(state.api_keys.clone())
         // A panic becomes a 500 that still passes through `edge` (JSON body, request id).
         .with(poem::middleware::CatchPanic::new())
         .around(edge::edge)
+        // Outside `edge`, which reads it to size the e-mail webhooks' bodies.
+        .data(edge::EmailBodyLimit(state.email_max_bytes))
         // Outside `edge`, so that error responses (already JSON) carry the CORS headers too.
         .with_if(cors.is_some(), cors.unwrap_or_default())
 }

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use poem_openapi::{Enum, NewType, Object};
-use ticketflow_core::store::{Approval, ApprovalStatus, DeskStats, Ticket, TicketEvent, TicketStatus};
+use ticketflow_core::store::{
+    Approval, ApprovalStatus, ConversationMessage, DeskStats, Ticket, TicketEvent, TicketStatus,
+};
 use uuid::Uuid;
 
 /// A JSON string, strictly. poem-openapi's `String` also takes numbers and booleans and turns
@@ -147,6 +149,8 @@ pub struct TicketView {
     pub channel: String,
     /// Metadata given at creation.
     pub metadata: serde_json::Value,
+    /// The workflow's turn over the conversation: 1, one more for each reopen.
+    pub turn: i32,
 }
 
 impl From<Ticket> for TicketView {
@@ -165,6 +169,7 @@ impl From<Ticket> for TicketView {
             completed_at: t.completed_at,
             channel: t.channel,
             metadata: t.metadata,
+            turn: t.turn,
         }
     }
 }
@@ -212,6 +217,98 @@ impl From<TicketEvent> for EventView {
             payload: e.payload,
             request_id: e.request_id,
             created_at: e.created_at,
+        }
+    }
+}
+
+/// A file that came with an e-mail (recorded, not kept).
+#[derive(Debug, Clone, Object)]
+pub struct AttachmentView {
+    /// Its file name.
+    pub name: Option<String>,
+    /// Its MIME type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// One message of a ticket's conversation.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct MessageView {
+    /// Its position (ascending in arrival order).
+    pub id: i64,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// The workflow turn that answers it (inbound) or wrote it (outbound).
+    pub turn: i32,
+    /// `inbound` (from the customer) or `outbound`.
+    pub direction: String,
+    /// `api`, `email`, ...
+    pub channel: String,
+    /// The sender.
+    pub from: Option<String>,
+    /// The recipient.
+    pub to: Option<String>,
+    /// The subject.
+    pub subject: String,
+    /// The whole text, quoted history included.
+    pub text: String,
+    /// The text the workflow reads, without quoted history.
+    pub reply_text: String,
+    /// The HTML part.
+    pub html: Option<String>,
+    /// The RFC 5322 Message-ID.
+    pub message_id: String,
+    /// The Message-ID it answers.
+    pub in_reply_to: Option<String>,
+    /// The thread's Message-IDs, oldest first.
+    pub references: Vec<String>,
+    /// The mail provider it came through.
+    pub provider: Option<String>,
+    /// `received`, `recorded` (kept, not sent: an `api` ticket), `queued`, `sent` or `failed`.
+    pub status: String,
+    /// The files it carried.
+    pub attachments: Vec<AttachmentView>,
+    /// The sender's name, and why it is automatic mail when it is.
+    pub metadata: serde_json::Value,
+    /// Stored.
+    pub created_at: DateTime<Utc>,
+    /// Delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConversationMessage> for MessageView {
+    fn from(m: ConversationMessage) -> Self {
+        Self {
+            id: m.id,
+            ticket_id: m.ticket_id,
+            turn: m.turn,
+            direction: m.direction.as_str().to_owned(),
+            channel: m.channel,
+            from: m.from_address,
+            to: m.to_address,
+            subject: m.subject,
+            text: m.text,
+            reply_text: m.reply_text,
+            html: m.html,
+            message_id: m.message_id,
+            in_reply_to: m.in_reply_to,
+            references: m.references,
+            provider: m.provider,
+            status: m.status.as_str().to_owned(),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentView {
+                    name: a.name,
+                    content_type: a.content_type,
+                    size: a.size,
+                })
+                .collect(),
+            metadata: m.metadata,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
         }
     }
 }

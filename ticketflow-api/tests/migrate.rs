@@ -61,8 +61,10 @@ async fn migrates_an_empty_postgres_database() {
             "products",
             "refunds",
             "ticket_events",
+            "ticket_messages",
             "tickets",
             "tool_calls",
+            "webhook_tokens",
             "workflow_checkpoints"
         ]
     );

@@ -34,6 +34,7 @@
 pub mod agent;
 pub mod commerce;
 pub mod demo;
+pub mod email;
 mod engine;
 pub mod facts;
 pub mod health;
@@ -68,8 +69,8 @@ pub use kb::{Article, KbError, KnowledgeBase};
 pub use offline::OfflineEngine;
 pub use result::TicketResult;
 pub use state::{
-    ActionTaken, ArticleHit, Classification, Draft, EngineUse, Entities, Handoff, PastTicket, Research, Review,
-    TicketState, TokenUsage, Verdict,
+    ActionTaken, ArticleHit, Classification, Conversation, Draft, EngineUse, Entities, Handoff, PastTicket, Research,
+    Review, Said, TicketState, TokenUsage, Verdict,
 };
 pub use ticket::{Category, TicketInput, Urgency};
 pub use workflow::{

@@ -181,6 +181,24 @@ impl ActionTaken {
     }
 }
 
+/// What came before this turn of a ticket's conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// This turn: 1 for the ticket's first message, one more for each reopen.
+    pub turn: i32,
+    /// The earlier messages, oldest first.
+    pub earlier: Vec<Said>,
+}
+
+/// One earlier message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Said {
+    /// True for the customer's, false for a reply.
+    pub by_customer: bool,
+    /// What was said (without quoted history).
+    pub text: String,
+}
+
 /// Why a ticket was handed to a person instead of answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Handoff {
@@ -222,6 +240,10 @@ pub struct TicketState {
     /// pipeline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agent: Vec<crate::agent::AgentTurn>,
+    /// The turn and what came before it, for a ticket's second and later turns (`None` in
+    /// its first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Conversation>,
 }
 
 impl TicketState {
@@ -240,7 +262,13 @@ impl TicketState {
             actions: Vec::new(),
             handoff: None,
             agent: Vec::new(),
+            conversation: None,
         }
+    }
+
+    /// The conversation's turn this state answers.
+    pub fn turn(&self) -> i32 {
+        self.conversation.as_ref().map_or(1, |c| c.turn)
     }
 
     /// True when the latest review sent the draft back.

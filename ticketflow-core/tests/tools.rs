@@ -72,6 +72,7 @@ async fn scope_of(store: &Arc<dyn Store>, customer: &str, subject: &str) -> Tick
         ticket_id: ticket.id,
         customer: customer.into(),
         fence: None,
+        turn: 1,
     }
 }
 

@@ -61,6 +61,13 @@ pub fn draft(state: &TicketState) -> String {
         "Write the reply to this ticket: friendly, specific, at most 250 words, signed \"Northwind Support\". \
          Use the help-center passages below. If an order id is known, mention it.\n",
     );
+    if let Some(conversation) = &state.conversation {
+        prompt.push_str("This answers the customer's latest message. Earlier in the conversation:\n");
+        for said in &conversation.earlier {
+            let who = if said.by_customer { "Customer" } else { "We replied" };
+            let _ = writeln!(prompt, "{who}: {}", said.text);
+        }
+    }
     if let Some(entities) = &state.entities {
         let _ = writeln!(
             prompt,

@@ -12,10 +12,11 @@ use ticketflow_graph::{CancellationToken, CheckpointError, Checkpointer, GraphEr
 use uuid::Uuid;
 
 use crate::queue::TicketMessage;
+use crate::state::{Conversation, Said};
 use crate::steps::HeldCall;
 use crate::store::{
-    Approval, ApprovalStatus, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, RetryScheduled, Store,
-    StoreError, Ticket, TicketStatus, TicketStore, Transition,
+    Approval, ApprovalStatus, Direction, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, NewMessage,
+    RetryScheduled, Store, StoreError, Ticket, TicketStatus, TicketStore, Transition,
 };
 use crate::{EngineError, TicketInput, TicketState, Workflow};
 
@@ -227,7 +228,9 @@ impl Processor {
         let lost = CancellationToken::new();
         let _heartbeat = self.heartbeat(fence, lost.clone());
         let checkpointer = self.store.checkpointer(Some(fence));
-        let thread = id.to_string();
+        // Each turn of the conversation is a thread of its own, so a reopened ticket runs
+        // afresh on the whole conversation while the earlier turns' checkpoints stay.
+        let thread = ticket.thread();
         // The first lease ever granted on a ticket: no run has held it, so no checkpoint can
         // exist (every write is fenced by a lease), and the run starts without reading any.
         let (paused, version) = if fence.epoch == 1 {
@@ -258,12 +261,11 @@ impl Processor {
         if let Some(keep) = self.config.retain_checkpoints {
             runner = runner.retain_history(keep);
         }
-        let input = TicketState::new(TicketInput {
-            id: thread.clone(),
-            customer_id: ticket.customer_id.clone(),
-            subject: ticket.subject.clone(),
-            body: ticket.body.clone(),
-        });
+        let input = match self.turn_input(&ticket).await {
+            Ok(input) => input,
+            Err(error) if error.is_outage() => return self.release(fence, &error.to_string()).await,
+            Err(error) => return Err(error.into()),
+        };
         let request_id = message.request_id.clone();
         let finish = |change: Transition| Transition {
             request_id: request_id.clone(),
@@ -303,8 +305,20 @@ impl Processor {
                     }
                     None => (TicketStatus::Completed, Processed::Completed),
                 };
-                self.settle(&ticket, finish(Transition::to(status).with_result(result)), done)
-                    .await
+                if let (Processed::Completed, Some(reply)) = (&done, &state.final_response) {
+                    // Before the ticket completes, so a completed ticket always has its reply
+                    // (recording it again after a crash records nothing).
+                    let message = NewMessage::reply_of(&ticket, ticket.turn, reply);
+                    self.while_unavailable(|| self.store.record_reply(id, ticket.turn, message.clone()))
+                        .await?;
+                }
+                let settled = self
+                    .settle(&ticket, finish(Transition::to(status).with_result(result)), done)
+                    .await?;
+                if settled == Processed::Completed && self.store.continue_conversation(id, ticket.turn).await? {
+                    tracing::info!(ticket_id = %id, turn = ticket.turn + 1, "newer messages wait: next turn queued");
+                }
+                Ok(settled)
             }
             Ok(Outcome::Interrupted { payload, node, .. }) => match held_call(&payload) {
                 Some(request) => {
@@ -389,6 +403,45 @@ impl Processor {
                 self.fail(&ticket, "workflow", &other.to_string(), false, finish).await
             }
         }
+    }
+
+    /// The workflow's input for `ticket`'s current turn: its subject and body in the first;
+    /// after, the inbound messages this turn answers, with the earlier ones as context.
+    async fn turn_input(&self, ticket: &Ticket) -> Result<TicketState, StoreError> {
+        let mut body = ticket.body.clone();
+        let mut conversation = None;
+        if ticket.turn > 1 {
+            let messages = self.store.messages(ticket.id).await?;
+            let (now, earlier): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .filter(|m| m.turn <= ticket.turn)
+                .partition(|m| m.turn == ticket.turn && m.direction == Direction::Inbound);
+            if !now.is_empty() {
+                body = now
+                    .iter()
+                    .map(|m| m.reply_text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+            }
+            conversation = Some(Conversation {
+                turn: ticket.turn,
+                earlier: earlier
+                    .into_iter()
+                    .map(|m| Said {
+                        by_customer: m.direction == Direction::Inbound,
+                        text: m.reply_text,
+                    })
+                    .collect(),
+            });
+        }
+        let mut input = TicketState::new(TicketInput {
+            id: ticket.id.to_string(),
+            customer_id: ticket.customer_id.clone(),
+            subject: ticket.subject.clone(),
+            body,
+        });
+        input.conversation = conversation;
+        Ok(input)
     }
 
     /// Whether the thread's last checkpoint is a pause on a held call, and if so whether a

@@ -252,6 +252,7 @@ mod tests {
             | "max_retries"
             | "rate_limit_per_minute"
             | "checkpoint_retention" => "7",
+            "email_max_bytes" => "2048",
             "rust_log" => "debug",
             "demo_data" => "false",
             "approval_required" => "reset_password,create_bug_report",

@@ -109,6 +109,19 @@ pub struct Settings {
     pub rate_limit_per_minute: Option<NonZeroU32>,
     /// Comma-separated origins allowed by CORS (unset: no CORS).
     pub cors_origins: Vec<String>,
+    /// The password of HTTP basic auth on the SendGrid, Postmark, generic and raw inbound
+    /// e-mail webhooks, any user name (unset: those webhooks answer 503).
+    #[schemars(with = "Option<String>")]
+    pub email_webhook_token: Option<SecretString>,
+    /// Mailgun's HTTP webhook signing key, which checks the Mailgun inbound webhook's
+    /// signatures (unset: that webhook answers 503).
+    #[schemars(with = "Option<String>")]
+    pub mailgun_webhook_signing_key: Option<SecretString>,
+    /// The largest inbound e-mail webhook body, in bytes (larger: 413).
+    pub email_max_bytes: usize,
+    /// The domain of the support address: replies to `support+<ticket id>@EMAIL_DOMAIN`
+    /// thread onto that ticket (unset: a plus-address on any domain does).
+    pub email_domain: Option<String>,
     /// The key of an OpenAI-compatible service; unset: the offline engine.
     #[schemars(with = "Option<String>")]
     pub openai_api_key: Option<SecretString>,
@@ -187,6 +200,10 @@ impl Default for Settings {
             api_keys: None,
             rate_limit_per_minute: None,
             cors_origins: Vec::new(),
+            email_webhook_token: None,
+            mailgun_webhook_signing_key: None,
+            email_max_bytes: 10 * 1024 * 1024,
+            email_domain: None,
             openai_api_key: None,
             openai_base_url: "https://api.openai.com/v1".into(),
             openai_model: "gpt-4o-mini".into(),
@@ -237,6 +254,9 @@ impl Settings {
                 },
                 "must be at least 1",
             );
+        }
+        if !(1024..=100 * 1024 * 1024).contains(&self.email_max_bytes) {
+            return invalid("EMAIL_MAX_BYTES", "must be 1024 to 104857600");
         }
         if self.queue_name.trim().is_empty() {
             return invalid("QUEUE_NAME", "must not be empty");

@@ -8,7 +8,6 @@ use tracing::Instrument;
 use super::{engine_error, names, record_engine, scope, step_span, tool_failure};
 use crate::agent::{AgentTurn, Move, OfflinePlanner, Planner};
 use crate::state::Handoff;
-use crate::store::ToolCall;
 use crate::tools::{Proposal, TicketScope, Tools};
 use crate::{Draft, TicketState};
 
@@ -35,7 +34,7 @@ impl Agent {
             "The agent reached its limit of {} tool calls without an answer: {}",
             self.max_calls, state.ticket.subject
         );
-        let call_id = ToolCall::id_for(scope.ticket_id, "agent/limit");
+        let call_id = scope.call_id("agent/limit");
         if state
             .actions
             .iter()
@@ -87,7 +86,7 @@ impl Node<TicketState> for Agent {
             (Move::Call(planned), Some((tools, scope))) => {
                 let key = format!("agent/{}", state.agent.len());
                 let proposal = Proposal {
-                    call_id: ToolCall::id_for(scope.ticket_id, &key),
+                    call_id: scope.call_id(&key),
                     tool: planned.tool,
                     args: planned.args,
                     llm_call_id: planned.llm_call_id,

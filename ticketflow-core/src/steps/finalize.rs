@@ -9,7 +9,7 @@ use ticketflow_graph::{Node, NodeContext, NodeError, NodeOutput};
 
 use super::{names, scope, tool_failure};
 use crate::facts::Facts;
-use crate::store::{CallStatus, NewToolCall, SEND_REPLY, Store, ToolCall};
+use crate::store::{CallStatus, NewToolCall, SEND_REPLY, Store};
 use crate::{OfflineEngine, TicketState, policy};
 
 /// Which replies wait for a person before they are sent (`REPLY_APPROVAL`).
@@ -87,7 +87,7 @@ impl Finalize {
         let (call, _) = store
             .journal_call(NewToolCall {
                 ticket_id: scope.ticket_id,
-                call_id: ToolCall::id_for(scope.ticket_id, "finalize/send_reply"),
+                call_id: scope.call_id("finalize/send_reply"),
                 tool: SEND_REPLY.into(),
                 args: json!({ "response": reply }),
                 status: CallStatus::AwaitingApproval,

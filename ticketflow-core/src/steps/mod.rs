@@ -88,6 +88,7 @@ fn scope(state: &TicketState, ctx: &NodeContext) -> Option<TicketScope> {
         ticket_id,
         customer: state.ticket.customer_id.clone(),
         fence,
+        turn: state.turn(),
     })
 }
 

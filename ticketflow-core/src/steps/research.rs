@@ -31,8 +31,8 @@ impl Research {
     /// The ticket's order (when it names one) and the customer's history, from the lookups.
     async fn look_up(&self, tools: &Tools, scope: &TicketScope, state: &mut TicketState) -> Result<(), NodeError> {
         if let Some(order_id) = state.entities.as_ref().and_then(|e| e.order_id.clone()) {
-            let lookup = Proposal::new(
-                scope.ticket_id,
+            let lookup = Proposal::in_scope(
+                scope,
                 "research/check_order_status",
                 "check_order_status",
                 json!({ "order_id": order_id }),
@@ -40,8 +40,8 @@ impl Research {
             let call = tools.call(scope, lookup).await.map_err(tool_failure)?;
             state.record_call(&call);
         }
-        let lookup = Proposal::new(
-            scope.ticket_id,
+        let lookup = Proposal::in_scope(
+            scope,
             "research/get_customer_history",
             "get_customer_history",
             json!({ "customer_id": scope.customer }),
@@ -71,7 +71,7 @@ impl Research {
             self.look_up(tools, &scope, state).await?;
         }
         if let Some(planned) = plan::plan(state, &Facts::of(state)) {
-            let proposal = Proposal::new(scope.ticket_id, "research/action", planned.tool, planned.args);
+            let proposal = Proposal::in_scope(&scope, "research/action", planned.tool, planned.args);
             let call = tools.propose(&scope, proposal).await.map_err(tool_failure)?;
             state.record_call(&call);
         }

@@ -32,6 +32,10 @@ pub enum EventType {
     ApprovalRequested,
     /// A person decided.
     ApprovalDecided,
+    /// A message came in on the ticket's conversation.
+    EmailReceived,
+    /// The workflow starts a new turn of the conversation.
+    TurnStarted,
 }
 
 impl EventType {
@@ -46,6 +50,8 @@ impl EventType {
             EventType::ToolCall => "tool_call",
             EventType::ApprovalRequested => "approval_requested",
             EventType::ApprovalDecided => "approval_decided",
+            EventType::EmailReceived => "email_received",
+            EventType::TurnStarted => "turn_started",
         }
     }
 }
@@ -275,6 +281,28 @@ pub struct ApprovalDecided {
     pub reason: Option<String>,
 }
 
+/// `email_received`: an inbound message was added to the ticket's conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailReceived {
+    /// Its Message-ID.
+    pub message_id: String,
+    /// Its sender.
+    pub from: Option<String>,
+    /// What it did to the ticket.
+    pub arrival: super::Arrival,
+    /// The turn that answers it.
+    pub turn: i32,
+}
+
+/// `turn_started`: the workflow answers the conversation again, in turn `turn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnStarted {
+    /// The new turn.
+    pub turn: i32,
+}
+
 macro_rules! payload_of {
     ($($payload:ty => $event_type:ident),* $(,)?) => {
         $(impl Payload for $payload {
@@ -296,6 +324,8 @@ payload_of!(
     ToolCalled => ToolCall,
     ApprovalRequested => ApprovalRequested,
     ApprovalDecided => ApprovalDecided,
+    EmailReceived => EmailReceived,
+    TurnStarted => TurnStarted,
 );
 
 /// The `step_complete` event a fenced checkpoint writes beside itself, in the same transaction,

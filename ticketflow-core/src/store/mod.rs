@@ -2,7 +2,7 @@
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
 //! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
-//! (a person's decisions on held calls) — gathered by
+//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations) — gathered by
 //! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
@@ -17,6 +17,7 @@ mod commerce;
 mod error;
 mod events;
 mod identity;
+pub(crate) mod messages;
 mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -41,10 +42,15 @@ pub use claims::{ClaimStore, Fence};
 pub use commerce::{CommerceStore, DemoLoaded};
 pub use error::{BackendError, StoreError};
 pub use events::{
-    ApprovalDecided, ApprovalRequested, Claimed, Created, EventType, Failed, Interrupted, ManualRetry, Moved, NewEvent,
-    Payload, Released, RetryScheduled, StepCompleted, TicketEvent, ToolCalled, step_complete_event,
+    ApprovalDecided, ApprovalRequested, Claimed, Created, EmailReceived, EventType, Failed, Interrupted, ManualRetry,
+    Moved, NewEvent, Payload, Released, RetryScheduled, StepCompleted, TicketEvent, ToolCalled, TurnStarted,
+    step_complete_event,
 };
 pub use identity::{content_hash, ticket_id};
+pub use messages::{
+    Arrival, Attachment, ConversationMessage, Direction, MessageStatus, MessageStore, NewMessage, Received,
+    UnknownDirection, UnknownMessageStatus, reply_subject,
+};
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -52,6 +58,7 @@ pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use tickets::{
     LIMITS, ListQuery, NewTicket, Ticket, TicketPage, TicketStatus, TicketStore, Transition, UnknownStatus,
+    turn_of_thread, turn_thread,
 };
 pub use tool_calls::{
     Applied, BugReport, CallEffects, CallStatus, Effect, Escalation, NewToolCall, PasswordReset, Render, Settlement,
@@ -64,7 +71,15 @@ use crate::HistorySource;
 /// aggregate's trait, plus migrations and a health check.
 #[async_trait]
 pub trait Store:
-    TicketStore + ClaimStore + OutboxStore + CheckpointStore + CommerceStore + ToolStore + ApprovalStore + HistorySource
+    TicketStore
+    + ClaimStore
+    + OutboxStore
+    + CheckpointStore
+    + CommerceStore
+    + ToolStore
+    + ApprovalStore
+    + MessageStore
+    + HistorySource
 {
     /// Applies the migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -89,12 +89,45 @@ pub struct Ticket {
     pub metadata: serde_json::Value,
     /// The lease epoch; a processor's checkpoint writes are fenced by it.
     pub lease_epoch: i64,
+    /// The workflow's turn over the ticket's conversation: 1, then one more each time a new
+    /// message reopens it (see [`MessageStore`](super::MessageStore)).
+    #[serde(default = "first_turn")]
+    pub turn: i32,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// When processing first started.
     pub started_at: Option<DateTime<Utc>>,
     /// When it completed or failed for good.
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+fn first_turn() -> i32 {
+    1
+}
+
+impl Ticket {
+    /// The checkpoint thread of the ticket's current turn: the ticket's id for the first
+    /// (as before conversations had turns), `<id>/turn-<n>` after.
+    pub fn thread(&self) -> String {
+        turn_thread(self.id, self.turn)
+    }
+}
+
+/// The checkpoint thread of turn `turn` of ticket `id` (see [`Ticket::thread`]).
+pub fn turn_thread(id: Uuid, turn: i32) -> String {
+    if turn <= 1 {
+        id.to_string()
+    } else {
+        format!("{id}/turn-{turn}")
+    }
+}
+
+/// The turn whose checkpoints thread `thread` holds (see [`turn_thread`]).
+pub fn turn_of_thread(thread: &str) -> i32 {
+    thread
+        .rsplit_once("/turn-")
+        .and_then(|(_, turn)| turn.parse().ok())
+        .unwrap_or(1)
 }
 
 /// What a caller submits.
@@ -116,6 +149,9 @@ pub struct NewTicket {
     pub request_id: Option<String>,
     /// W3C trace context of the request, carried into the outbox.
     pub traceparent: Option<String>,
+    /// The ticket's first message, when it came as one (an e-mail); `None`: its subject and
+    /// body ([`NewMessage::first_of`](super::NewMessage::first_of)).
+    pub first_message: Option<super::NewMessage>,
 }
 
 /// Longest customer id, subject and body, in characters.
@@ -169,6 +205,19 @@ impl NewTicket {
         } else {
             self.metadata.clone()
         }
+    }
+
+    /// The first message stored for ticket `id`.
+    pub fn first_message_for(&self, id: Uuid) -> super::NewMessage {
+        self.first_message.clone().unwrap_or_else(|| {
+            super::NewMessage::first_of(
+                id,
+                &self.customer_id,
+                self.channel_or_default(),
+                &self.subject,
+                &self.body,
+            )
+        })
     }
 }
 

@@ -31,6 +31,7 @@ use crate::store::{
     NewTicket, NewToolCall, Released, RetryScheduled, Settlement, StepCompleted, Store, StoreError, Ticket,
     TicketEvent, TicketStatus, ToolCall, ToolCalled, Transition, rejection_result,
 };
+use crate::store::{Arrival, Direction, EmailReceived, NewMessage, TurnStarted};
 use crate::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
 
 /// A check of the suite.
@@ -87,6 +88,7 @@ checks!(
     a_hold_and_a_decision_are_one_transaction_each,
     of_fifty_concurrent_deciders_exactly_one_wins,
     a_decision_needs_its_ticket_to_wait_for_it,
+    conversations_follow_the_status_rules,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -868,6 +870,8 @@ fn typed_payload(event: &TicketEvent) -> Option<Value> {
         "tool_call" => event.decode::<ToolCalled>().map(|p| json!(p)),
         "approval_requested" => event.decode::<ApprovalRequested>().map(|p| json!(p)),
         "approval_decided" => event.decode::<ApprovalDecided>().map(|p| json!(p)),
+        "email_received" => event.decode::<EmailReceived>().map(|p| json!(p)),
+        "turn_started" => event.decode::<TurnStarted>().map(|p| json!(p)),
         _ => None,
     }
 }
@@ -1641,5 +1645,170 @@ pub async fn a_decision_needs_its_ticket_to_wait_for_it(store: Arc<dyn Store>) {
     assert_eq!(
         store.tool_call(approval.call_id).await.unwrap().unwrap().status,
         CallStatus::AwaitingApproval
+    );
+}
+
+/// An inbound e-mail from `jane@example.com` with Message-ID `id`.
+fn inbound(id: &str, text: &str) -> NewMessage {
+    NewMessage {
+        channel: "email".into(),
+        from_address: Some("jane@example.com".into()),
+        subject: "Re: Order".into(),
+        text: text.into(),
+        reply_text: text.into(),
+        message_id: id.into(),
+        provider: Some("generic".into()),
+        ..NewMessage::default()
+    }
+}
+
+/// A ticket's first message is its subject and body; a message threaded onto it follows the
+/// rule of its status (completed: reopened in a new turn; failed: retried in a new turn;
+/// pending, awaiting approval, escalated: appended for the next turn or the person); a turn
+/// that ends while newer messages wait starts the next; the same Message-ID adds nothing;
+/// a webhook token is accepted once.
+pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("jane@example.com", "Order")).await.unwrap();
+    let first = store.messages(t.id).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].direction, first[0].turn), (Direction::Inbound, 1));
+    assert_eq!(
+        (first[0].subject.as_str(), first[0].text.as_str()),
+        (t.subject.as_str(), t.body.as_str())
+    );
+    assert_eq!(first[0].message_id, format!("<{}@ticketflow>", t.id));
+    assert!(matches!(
+        store.messages(Uuid::now_v7()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(t.turn, 1);
+
+    // Pending: appended for the next turn; the same Message-ID again adds nothing.
+    let appended = store
+        .append_inbound(t.id, inbound("<m1@x>", "one more thing"))
+        .await
+        .unwrap();
+    assert_eq!(appended.arrival, Arrival::Appended);
+    assert_eq!(
+        (appended.ticket.status, appended.ticket.turn),
+        (TicketStatus::Pending, 1)
+    );
+    let again = store
+        .append_inbound(t.id, inbound("<m1@x>", "one more thing"))
+        .await
+        .unwrap();
+    assert_eq!(again.arrival, Arrival::Duplicate);
+    assert_eq!(store.messages(t.id).await.unwrap().len(), 2);
+    assert_eq!(store.message("<m1@x>").await.unwrap().unwrap().turn, 2);
+    assert_eq!(
+        store.threads_of(&["<nope@x>".into(), "<m1@x>".into()]).await.unwrap(),
+        vec![t.id]
+    );
+    assert!(store.threads_of(&[]).await.unwrap().is_empty());
+
+    // Turn 1 ends with its reply recorded (once); the waiting message starts turn 2.
+    let done = store
+        .transition(
+            &current(store.as_ref(), t.id).await,
+            Transition::to(TicketStatus::Completed),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .record_reply(t.id, 1, NewMessage::reply_of(&done, 1, "Your order ships today."))
+            .await
+            .unwrap();
+    }
+    assert!(store.continue_conversation(t.id, 1).await.unwrap());
+    let turn2 = current(store.as_ref(), t.id).await;
+    assert_eq!((turn2.status, turn2.turn), (TicketStatus::Pending, 2));
+    assert!(!store.continue_conversation(t.id, 1).await.unwrap(), "moved on already");
+    let messages = store.messages(t.id).await.unwrap();
+    assert_eq!(messages.len(), 3);
+    assert_eq!((messages[2].direction, messages[2].turn), (Direction::Outbound, 1));
+    assert_eq!(messages[2].subject, "Re: Order");
+    assert_eq!(
+        store.threads_of(&[messages[2].message_id.clone()]).await.unwrap(),
+        vec![t.id]
+    );
+
+    // Completed with nothing waiting: it stays completed; a reply then reopens it.
+    let done = store
+        .transition(&turn2, Transition::to(TicketStatus::Completed))
+        .await
+        .unwrap();
+    assert!(!store.continue_conversation(t.id, 2).await.unwrap());
+    let reopened = store
+        .append_inbound(t.id, inbound("<m2@x>", "and another"))
+        .await
+        .unwrap();
+    assert_eq!(reopened.arrival, Arrival::Reopened);
+    assert_eq!(
+        (reopened.ticket.status, reopened.ticket.turn),
+        (TicketStatus::Pending, 3)
+    );
+    assert!(reopened.ticket.version > done.version);
+
+    // Failed: retried in a new turn, with a fresh budget.
+    let failed = store
+        .transition(&reopened.ticket, Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    let retried = store
+        .append_inbound(t.id, inbound("<m3@x>", "still there?"))
+        .await
+        .unwrap();
+    assert_eq!(retried.arrival, Arrival::Retried);
+    assert_eq!((retried.ticket.status, retried.ticket.turn), (TicketStatus::Pending, 4));
+    assert_eq!(retried.ticket.attempt_count, 0);
+    assert!(retried.ticket.version > failed.version);
+
+    // Awaiting a decision, escalated: appended, the status kept.
+    for (status, id) in [
+        (TicketStatus::AwaitingApproval, "<m4@x>"),
+        (TicketStatus::Escalated, "<m5@x>"),
+    ] {
+        let held = store
+            .transition(&current(store.as_ref(), t.id).await, Transition::to(status))
+            .await
+            .unwrap();
+        let appended = store.append_inbound(t.id, inbound(id, "any news?")).await.unwrap();
+        assert_eq!(appended.arrival, Arrival::Appended);
+        assert_eq!((appended.ticket.status, appended.ticket.turn), (status, 4));
+        assert_eq!(appended.ticket.version, held.version);
+    }
+    let events = store.events(t.id).await.unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e.event_type == kind).count();
+    assert_eq!(count("email_received"), 5);
+    assert_eq!(count("turn_started"), 3);
+    for event in events
+        .iter()
+        .filter(|e| e.event_type == "email_received" || e.event_type == "turn_started")
+    {
+        assert!(typed_payload(event).is_some(), "{}", event.payload);
+    }
+    assert!(matches!(
+        store.append_inbound(Uuid::now_v7(), inbound("<m6@x>", "?")).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    assert!(
+        store
+            .remember_token("mailgun", "tok-1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_token("mailgun", "tok-1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .remember_token("other", "tok-1", Duration::from_secs(600))
+            .await
+            .unwrap()
     );
 }

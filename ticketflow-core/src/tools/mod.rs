@@ -9,7 +9,7 @@
 //! # async fn demo(tools: ticketflow_core::tools::Tools, ticket_id: uuid::Uuid) -> Result<(), Box<dyn std::error::Error>> {
 //! use ticketflow_core::tools::{Proposal, TicketScope};
 //!
-//! let scope = TicketScope { ticket_id, customer: "cust_john_doe".into(), fence: None };
+//! let scope = TicketScope { ticket_id, customer: "cust_john_doe".into(), fence: None, turn: 1 };
 //! let call = tools
 //!     .call(&scope, Proposal::new(ticket_id, "step-3/0", "check_order_status", serde_json::json!({ "order_id": "ORD-12345" })))
 //!     .await?;
@@ -144,6 +144,20 @@ pub struct TicketScope {
     /// The run's lease, when a processing run makes the call: an effect commits only while it
     /// holds.
     pub fence: Option<Fence>,
+    /// The conversation's turn (1 for the first): each turn's calls have ids of their own.
+    pub turn: i32,
+}
+
+impl TicketScope {
+    /// The id of the call proposed at `key` in this turn: the same each time that place runs
+    /// again, another in the next turn.
+    pub fn call_id(&self, key: &str) -> Uuid {
+        if self.turn <= 1 {
+            crate::store::ToolCall::id_for(self.ticket_id, key)
+        } else {
+            crate::store::ToolCall::id_for(self.ticket_id, &format!("turn-{}/{key}", self.turn))
+        }
+    }
 }
 
 /// When a call needs a person's approval before it runs.

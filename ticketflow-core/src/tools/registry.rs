@@ -28,6 +28,17 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// A call of `tool` with `args` proposed at `key` in `scope`'s turn (see
+    /// [`TicketScope::call_id`](super::TicketScope::call_id)).
+    pub fn in_scope(scope: &super::TicketScope, key: &str, tool: &str, args: serde_json::Value) -> Self {
+        Self {
+            call_id: scope.call_id(key),
+            tool: tool.to_owned(),
+            args,
+            llm_call_id: None,
+        }
+    }
+
     /// A call of `tool` with `args`, its id made from the ticket and `key` (the place it is
     /// proposed at, the same when that place runs again).
     pub fn new(ticket_id: Uuid, key: &str, tool: &str, args: serde_json::Value) -> Self {

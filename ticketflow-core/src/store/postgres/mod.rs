@@ -8,6 +8,7 @@ mod claims;
 mod commerce;
 mod db;
 mod group_commit;
+mod messages;
 mod outbox;
 mod rows;
 mod sql;

@@ -8,13 +8,14 @@ use crate::PastTicket;
 use crate::commerce::{Address, Customer, Order, OrderItem, Product, Refund};
 use crate::money::Money;
 use crate::store::{
-    Approval, ApprovalStatus, ApprovalTicket, Backlog, BugReport, CallStatus, Escalation, OutboxMessage, PasswordReset,
-    StoreError, Ticket, TicketEvent, TicketStatus, ToolCall,
+    Approval, ApprovalStatus, ApprovalTicket, Attachment, Backlog, BugReport, CallStatus, ConversationMessage,
+    Direction, Escalation, MessageStatus, OutboxMessage, PasswordReset, StoreError, Ticket, TicketEvent, TicketStatus,
+    ToolCall,
 };
 
 /// The columns of [`TicketRow`], for `SELECT` and `RETURNING`.
 pub(super) const TICKET_COLUMNS: &str = "id, customer_id, subject, body, status, result, attempt_count, version, \
-                                         channel, metadata, lease_epoch, created_at, started_at, completed_at";
+                                         channel, metadata, lease_epoch, turn, created_at, started_at, completed_at";
 
 /// A `tickets` row.
 #[derive(sqlx::FromRow)]
@@ -30,6 +31,7 @@ pub(super) struct TicketRow {
     channel: String,
     metadata: serde_json::Value,
     lease_epoch: i64,
+    turn: i32,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
@@ -50,6 +52,7 @@ impl From<TicketRow> for Ticket {
             channel: row.channel,
             metadata: row.metadata,
             lease_epoch: row.lease_epoch,
+            turn: row.turn,
             created_at: row.created_at,
             started_at: row.started_at,
             completed_at: row.completed_at,
@@ -60,6 +63,63 @@ impl From<TicketRow> for Ticket {
 /// A ticket a statement returned as `to_json(t)`: its columns, by name, as JSON.
 pub(super) fn ticket_from_json(json: serde_json::Value) -> Result<Ticket, sqlx::Error> {
     serde_json::from_value(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The columns of [`MessageRow`].
+pub(super) const MESSAGE_COLUMNS: &str = "id, ticket_id, turn, direction, channel, from_address, to_address, subject, \
+    text, reply_text, html, message_id, in_reply_to, thread_references, provider, status, attachments, metadata, \
+    created_at, sent_at";
+
+/// A `ticket_messages` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow {
+    id: i64,
+    ticket_id: Uuid,
+    turn: i32,
+    direction: Direction,
+    channel: String,
+    from_address: Option<String>,
+    to_address: Option<String>,
+    subject: String,
+    text: String,
+    reply_text: String,
+    html: Option<String>,
+    message_id: String,
+    in_reply_to: Option<String>,
+    thread_references: sqlx::types::Json<Vec<String>>,
+    provider: Option<String>,
+    status: MessageStatus,
+    attachments: sqlx::types::Json<Vec<Attachment>>,
+    metadata: serde_json::Value,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<MessageRow> for ConversationMessage {
+    fn from(row: MessageRow) -> Self {
+        ConversationMessage {
+            id: row.id,
+            ticket_id: row.ticket_id,
+            turn: row.turn,
+            direction: row.direction,
+            channel: row.channel,
+            from_address: row.from_address,
+            to_address: row.to_address,
+            subject: row.subject,
+            text: row.text,
+            reply_text: row.reply_text,
+            html: row.html,
+            message_id: row.message_id,
+            in_reply_to: row.in_reply_to,
+            references: row.thread_references.0,
+            provider: row.provider,
+            status: row.status,
+            attachments: row.attachments.0,
+            metadata: row.metadata,
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+        }
+    }
 }
 
 /// The columns of [`EventRow`].

@@ -18,6 +18,7 @@ use super::checkpoints::CheckpointSql;
 use super::claims::ClaimSql;
 use super::commerce::CommerceSql;
 use super::group_commit::BatchSql;
+use super::messages::MessageSql;
 use super::outbox::OutboxSql;
 use super::tickets::TicketSql;
 use super::tool_calls::ToolCallSql;
@@ -41,6 +42,7 @@ pub(super) struct Statements {
     pub commerce: CommerceSql,
     pub tool_calls: ToolCallSql,
     pub approvals: ApprovalSql,
+    pub messages: MessageSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -56,13 +58,15 @@ impl Statements {
             commerce: CommerceSql::new(schema),
             tool_calls: ToolCallSql::new(schema),
             approvals: ApprovalSql::new(schema),
+            messages: MessageSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,
                 "SELECT (SELECT 1 FROM {schema}.tickets LIMIT 1), (SELECT 1 FROM {schema}.ticket_events LIMIT 1), \
                         (SELECT 1 FROM {schema}.workflow_checkpoints LIMIT 1), (SELECT 1 FROM {schema}.outbox LIMIT 1), \
                         (SELECT 1 FROM {schema}.tool_calls LIMIT 1), (SELECT 1 FROM {schema}.orders LIMIT 1), \
-                        (SELECT 1 FROM {schema}.approval_requests LIMIT 1)",
+                        (SELECT 1 FROM {schema}.approval_requests LIMIT 1), \
+                        (SELECT 1 FROM {schema}.ticket_messages LIMIT 1)",
             ),
         }
     }

@@ -8,6 +8,7 @@ use super::PgStore;
 use super::claims::fill;
 use super::db::Statement;
 use super::group_commit::{Answer, Job};
+use super::messages::{MESSAGE_INSERT_COLUMNS, bind_message};
 use super::rows::{EVENT_COLUMNS, EventRow, PastTicketRow, TICKET_COLUMNS, TicketRow};
 use super::sql::statement;
 use crate::store::{
@@ -155,7 +156,10 @@ impl TicketSql {
                      recorded AS (INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, payload, \
                          request_id) SELECT $9, id, 'created', $10, $11 FROM created), \
                      queued AS (INSERT INTO {{schema}}.outbox (ticket_id, request_id, traceparent) \
-                         SELECT id, $11, $12 FROM created) \
+                         SELECT id, $11, $12 FROM created), \
+                     messaged AS (INSERT INTO {{schema}}.ticket_messages ({MESSAGE_INSERT_COLUMNS}) \
+                         SELECT id, 1, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27 \
+                         FROM created ON CONFLICT (message_id) DO NOTHING) \
                      SELECT * FROM created"
                 ),
             ),
@@ -284,7 +288,7 @@ pub(super) fn json_text(payload: &impl serde::Serialize) -> String {
 }
 
 impl PgStore {
-    async fn fetch_ticket(&self, id: Uuid) -> Result<Option<(Ticket, Uuid)>, StoreError> {
+    pub(super) async fn fetch_ticket(&self, id: Uuid) -> Result<Option<(Ticket, Uuid)>, StoreError> {
         let row = self
             .db
             .fetch_optional(sqlx::query(self.sql.tickets.get.clone()).bind(id))
@@ -356,9 +360,10 @@ impl TicketStore for PgStore {
             status: TicketStatus::Pending,
             channel: new.channel_or_default().to_owned(),
         };
+        let first = new.first_message_for(id);
         let inserted = self
             .db
-            .fetch_optional(
+            .fetch_optional(bind_message(
                 sqlx::query(self.sql.tickets.create.clone())
                     .bind(id)
                     .bind(&new.customer_id)
@@ -372,7 +377,8 @@ impl TicketStore for PgStore {
                     .bind(sqlx::types::Json(&created))
                     .bind(new.request_id.as_deref())
                     .bind(new.traceparent.as_deref()),
-            )
+                &first,
+            ))
             .await?;
         if let Some(row) = inserted {
             return Ok((TicketRow::from_row(&row)?.into(), true));

@@ -92,9 +92,14 @@ impl Checkpointer for SqliteCheckpointer {
                 .unwrap_or_else(|p| p.into_inner())
                 .map(|t| t.elapsed());
             let event = step_complete_event(&checkpoint, node, duration);
-            insert_event(&mut tx, fence.ticket_id, &event, Some(step))
-                .await
-                .map_err(storage)?;
+            insert_event(
+                &mut tx,
+                fence.ticket_id,
+                &event,
+                Some((crate::store::turn_of_thread(&checkpoint.thread_id), step)),
+            )
+            .await
+            .map_err(storage)?;
         }
         tx.commit().await.map_err(storage)?;
         *self.last_put.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());

@@ -30,16 +30,18 @@ pub(super) async fn fetch_ticket(conn: &mut SqliteConnection, id: Uuid) -> Resul
     .transpose()
 }
 
-/// Appends `event` in `conn`'s transaction.
+/// Appends `event` in `conn`'s transaction; a step's event names its checkpoint as (turn,
+/// step).
 pub(super) async fn insert_event(
     conn: &mut SqliteConnection,
     ticket_id: Uuid,
     event: &NewEvent,
-    checkpoint_step: Option<i64>,
+    checkpoint: Option<(i32, i64)>,
 ) -> Result<TicketEvent, StoreError> {
+    let (turn, checkpoint_step) = checkpoint.map_or((1, None), |(turn, step)| (turn, Some(step)));
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, payload, request_id, \
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {EVENT_COLUMNS}"
+         created_at, turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {EVENT_COLUMNS}"
     )))
     .bind(Uuid::now_v7().hyphenated())
     .bind(ticket_id.hyphenated())
@@ -49,6 +51,7 @@ pub(super) async fn insert_event(
     .bind(event.payload.to_string())
     .bind(event.request_id.as_deref())
     .bind(now())
+    .bind(turn)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| StoreError::for_ticket(e, ticket_id))?;
@@ -175,6 +178,9 @@ impl TicketStore for SqliteStore {
             None,
         )
         .await?;
+        super::messages::insert_message(id, 1, &new.first_message_for(id))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO outbox (ticket_id, request_id, traceparent, available_at, created_at) VALUES (?, ?, ?, ?, ?)",
         )

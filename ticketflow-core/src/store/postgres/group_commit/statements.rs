@@ -21,8 +21,9 @@ const SINGLE_WRITE: &str = "\
              SELECT $1, $2, $3, $4, $5, $6, $7::json, $8, $9, $10, $11 FROM allowed \
              ON CONFLICT (thread_id, step) DO NOTHING RETURNING step), \
          recorded AS (INSERT INTO {schema}.ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-               payload, request_id) \
-             SELECT $14, $12, $15, $16, saved.step, $17, $18 FROM saved \
+               payload, request_id, turn) \
+             SELECT $14, $12, $15, $16, saved.step, $17, $18, \
+                 COALESCE(NULLIF(split_part($1, '/turn-', 2), '')::int, 1) FROM saved \
              WHERE $15::text IS NOT NULL AND $12::uuid IS NOT NULL) \
     SELECT (SELECT lease_epoch FROM fence) AS epoch, EXISTS (SELECT 1 FROM saved) AS saved";
 
@@ -46,9 +47,10 @@ const CHECKPOINT_CTES: &str = "\
             graph_version, interrupt::jsonb, metadata::jsonb, created_at FROM allowed ORDER BY thread_id, step, ord \
         ON CONFLICT (thread_id, step) DO NOTHING RETURNING checkpoint_id), \
     recorded AS (INSERT INTO {schema}.ticket_events (id, ticket_id, event_type, step_name, checkpoint_step, \
-            payload, request_id) \
+            payload, request_id, turn) \
         SELECT a.event_id, a.fence_ticket, a.event_type, a.event_step, a.step, a.event_payload::jsonb, \
-            a.event_request FROM allowed a JOIN saved s USING (checkpoint_id) \
+            a.event_request, COALESCE(NULLIF(split_part(a.thread_id, '/turn-', 2), '')::int, 1) \
+        FROM allowed a JOIN saved s USING (checkpoint_id) \
         WHERE a.event_type IS NOT NULL AND a.fence_ticket IS NOT NULL)";
 
 /// How many parameters [`CHECKPOINT_CTES`] takes.

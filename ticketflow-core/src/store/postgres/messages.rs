@@ -1,0 +1,320 @@
+//! Tickets' conversations in PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::{FromRow, Row, SqlStr};
+use uuid::Uuid;
+
+use super::PgStore;
+use super::rows::{MESSAGE_COLUMNS, MessageRow, TICKET_COLUMNS, TicketRow};
+use super::sql::statement;
+use super::tickets::TransitionWrite;
+use crate::store::messages::{next_turn, received_event};
+use crate::store::{
+    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus,
+};
+
+/// The columns an insert into `ticket_messages` names, in the order [`bind_message`] binds
+/// them after the ticket and the turn.
+pub(super) const MESSAGE_INSERT_COLUMNS: &str = "ticket_id, turn, direction, channel, from_address, to_address, \
+    subject, text, reply_text, html, message_id, in_reply_to, thread_references, provider, status, attachments, \
+    metadata";
+
+/// Binds a message's fields, from `direction` to `metadata` (15 parameters).
+pub(super) fn bind_message<'q>(query: super::db::Statement<'q>, message: &'q NewMessage) -> super::db::Statement<'q> {
+    query
+        .bind(message.direction().as_str())
+        .bind(&message.channel)
+        .bind(message.from_address.as_deref())
+        .bind(message.to_address.as_deref())
+        .bind(&message.subject)
+        .bind(&message.text)
+        .bind(&message.reply_text)
+        .bind(message.html.as_deref())
+        .bind(&message.message_id)
+        .bind(message.in_reply_to.as_deref())
+        .bind(sqlx::types::Json(&message.references))
+        .bind(message.provider.as_deref())
+        .bind(message.status().as_str())
+        .bind(sqlx::types::Json(&message.attachments))
+        .bind(message.metadata_or_default())
+}
+
+/// The `VALUES` placeholders of an insert whose ticket and turn are `$1` and `$2`.
+const MESSAGE_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17";
+
+/// The conversation statements.
+#[derive(Debug)]
+pub(super) struct MessageSql {
+    list: SqlStr,
+    by_message_id: SqlStr,
+    threads: SqlStr,
+    lock_ticket: SqlStr,
+    insert: SqlStr,
+    raise_turn: SqlStr,
+    unanswered: SqlStr,
+    remember_token: SqlStr,
+    forget_tokens: SqlStr,
+    exists: SqlStr,
+}
+
+impl MessageSql {
+    pub(super) fn new(schema: &str) -> Self {
+        Self {
+            list: statement(
+                schema,
+                &format!("SELECT {MESSAGE_COLUMNS} FROM {{schema}}.ticket_messages WHERE ticket_id = $1 ORDER BY id"),
+            ),
+            by_message_id: statement(
+                schema,
+                &format!("SELECT {MESSAGE_COLUMNS} FROM {{schema}}.ticket_messages WHERE message_id = $1"),
+            ),
+            threads: statement(
+                schema,
+                "SELECT ticket_id FROM {schema}.ticket_messages WHERE message_id = ANY($1) \
+                 GROUP BY ticket_id ORDER BY max(id) DESC",
+            ),
+            lock_ticket: statement(
+                schema,
+                &format!("SELECT {TICKET_COLUMNS} FROM {{schema}}.tickets WHERE id = $1 FOR NO KEY UPDATE"),
+            ),
+            insert: statement(
+                schema,
+                &format!(
+                    "INSERT INTO {{schema}}.ticket_messages ({MESSAGE_INSERT_COLUMNS}) VALUES ({MESSAGE_VALUES}) \
+                     ON CONFLICT (message_id) DO NOTHING"
+                ),
+            ),
+            raise_turn: statement(schema, "UPDATE {schema}.tickets SET turn = $2 WHERE id = $1"),
+            unanswered: statement(
+                schema,
+                "SELECT EXISTS (SELECT 1 FROM {schema}.ticket_messages WHERE ticket_id = $1 \
+                     AND direction = 'inbound' AND turn > $2)",
+            ),
+            remember_token: statement(
+                schema,
+                "INSERT INTO {schema}.webhook_tokens (provider, token) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            ),
+            forget_tokens: statement(
+                schema,
+                "DELETE FROM {schema}.webhook_tokens WHERE seen_at < now() - make_interval(secs => $1)",
+            ),
+            exists: statement(schema, "SELECT EXISTS (SELECT 1 FROM {schema}.tickets WHERE id = $1)"),
+        }
+    }
+}
+
+impl PgStore {
+    /// Locks `ticket_id`'s row in `tx` and reads it.
+    async fn lock_for_message(&self, tx: &mut sqlx::PgConnection, ticket_id: Uuid) -> Result<Ticket, StoreError> {
+        let row = sqlx::query(self.sql.messages.lock_ticket.clone())
+            .persistent(self.db.persistent())
+            .bind(ticket_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(ticket_id))?;
+        Ok(TicketRow::from_row(&row)?.into())
+    }
+
+    /// Raises `ticket`'s turn and applies `change` (see [`next_turn`]), in `tx`.
+    async fn start_turn(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ticket: &Ticket,
+        turn: i32,
+        change: crate::store::Transition,
+    ) -> Result<Ticket, StoreError> {
+        let persistent = self.db.persistent();
+        sqlx::query(self.sql.messages.raise_turn.clone())
+            .persistent(persistent)
+            .bind(ticket.id)
+            .bind(turn)
+            .execute(&mut *tx)
+            .await?;
+        let write = TransitionWrite::new(ticket, change);
+        let moved = self
+            .transition_statement(&write)
+            .persistent(persistent)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Conflict {
+                id: ticket.id,
+                message: format!("ticket {} changed while its turn was starting", ticket.id),
+            })?;
+        Ok(TicketRow::from_row(&moved)?.into())
+    }
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn messages(&self, ticket_id: Uuid) -> Result<Vec<ConversationMessage>, StoreError> {
+        let sql = &self.sql.messages;
+        let rows = self.db.fetch_all(sqlx::query(sql.list.clone()).bind(ticket_id)).await?;
+        if rows.is_empty() {
+            let exists: bool = self
+                .db
+                .fetch_one(sqlx::query(sql.exists.clone()).bind(ticket_id))
+                .await?
+                .try_get(0)?;
+            if !exists {
+                return Err(StoreError::NotFound(ticket_id));
+            }
+        }
+        rows.iter().map(|row| Ok(MessageRow::from_row(row)?.into())).collect()
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<ConversationMessage>, StoreError> {
+        let row = self
+            .db
+            .fetch_optional(sqlx::query(self.sql.messages.by_message_id.clone()).bind(message_id))
+            .await?;
+        Ok(row.map(|row| MessageRow::from_row(&row)).transpose()?.map(Into::into))
+    }
+
+    async fn threads_of(&self, message_ids: &[String]) -> Result<Vec<Uuid>, StoreError> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .db
+            .fetch_all(sqlx::query(self.sql.messages.threads.clone()).bind(message_ids))
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get::<Uuid, _>(0)?)).collect()
+    }
+
+    async fn append_inbound(&self, ticket_id: Uuid, message: NewMessage) -> Result<Received, StoreError> {
+        let persistent = self.db.persistent();
+        let mut tx = self.db.begin().await?;
+        let ticket = self.lock_for_message(&mut tx, ticket_id).await?;
+        let arrival = Arrival::on(ticket.status);
+        let turn = ticket.turn + 1;
+        let inserted = bind_message(
+            sqlx::query(self.sql.messages.insert.clone())
+                .persistent(persistent)
+                .bind(ticket.id)
+                .bind(turn),
+            &message,
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            drop(tx);
+            return self.duplicate(&message.message_id).await;
+        }
+        let event = received_event(&message, arrival, turn);
+        let ticket = if arrival.starts_turn() {
+            self.start_turn(&mut tx, &ticket, turn, next_turn(turn, vec![event]))
+                .await?
+        } else {
+            self.append_event_in(&mut tx, ticket.id, &event).await?;
+            ticket
+        };
+        tx.commit().await?;
+        Ok(Received {
+            ticket,
+            message_id: message.message_id,
+            arrival,
+        })
+    }
+
+    async fn record_reply(&self, ticket_id: Uuid, turn: i32, message: NewMessage) -> Result<(), StoreError> {
+        self.db
+            .execute(bind_message(
+                sqlx::query(self.sql.messages.insert.clone()).bind(ticket_id).bind(turn),
+                &message,
+            ))
+            .await
+            .map_err(|e| StoreError::for_ticket(e, ticket_id))?;
+        Ok(())
+    }
+
+    async fn continue_conversation(&self, ticket_id: Uuid, answered: i32) -> Result<bool, StoreError> {
+        let persistent = self.db.persistent();
+        let waiting: bool = self
+            .db
+            .fetch_one(
+                sqlx::query(self.sql.messages.unanswered.clone())
+                    .bind(ticket_id)
+                    .bind(answered),
+            )
+            .await?
+            .try_get(0)?;
+        if !waiting {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin().await?;
+        let ticket = self.lock_for_message(&mut tx, ticket_id).await?;
+        // Someone else moved it on (a message that reopened it, a person): their turn answers.
+        if ticket.status != TicketStatus::Completed || ticket.turn != answered {
+            return Ok(false);
+        }
+        let still_waiting: bool = sqlx::query(self.sql.messages.unanswered.clone())
+            .persistent(persistent)
+            .bind(ticket_id)
+            .bind(answered)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if !still_waiting {
+            return Ok(false);
+        }
+        let turn = answered + 1;
+        self.start_turn(&mut tx, &ticket, turn, next_turn(turn, Vec::new()))
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn remember_token(&self, provider: &str, token: &str, keep: std::time::Duration) -> Result<bool, StoreError> {
+        let sql = &self.sql.messages;
+        self.db
+            .execute(sqlx::query(sql.forget_tokens.clone()).bind(keep.as_secs_f64()))
+            .await?;
+        let inserted = self
+            .db
+            .execute(sqlx::query(sql.remember_token.clone()).bind(provider).bind(token))
+            .await?
+            .rows_affected();
+        Ok(inserted > 0)
+    }
+}
+
+impl PgStore {
+    /// What a message stored before answers: its ticket as it is now.
+    async fn duplicate(&self, message_id: &str) -> Result<Received, StoreError> {
+        let stored = self.message(message_id).await?.ok_or_else(|| StoreError::Conflict {
+            id: Uuid::nil(),
+            message: format!("message {message_id} vanished while being stored"),
+        })?;
+        let ticket = self
+            .fetch_ticket(stored.ticket_id)
+            .await?
+            .map(|(t, _)| t)
+            .ok_or(StoreError::NotFound(stored.ticket_id))?;
+        Ok(Received {
+            ticket,
+            message_id: stored.message_id,
+            arrival: Arrival::Duplicate,
+        })
+    }
+
+    /// Appends `event` to `ticket_id` in `tx`.
+    async fn append_event_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ticket_id: Uuid,
+        event: &crate::store::NewEvent,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql.tickets.append_event.clone())
+            .persistent(self.db.persistent())
+            .bind(Uuid::now_v7())
+            .bind(ticket_id)
+            .bind(event.event_type.as_str())
+            .bind(event.step_name.as_deref())
+            .bind(&event.payload)
+            .bind(event.request_id.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
