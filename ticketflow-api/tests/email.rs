@@ -2,7 +2,8 @@
 //! each provider's payload (fixtures from the providers' documented formats) becomes a
 //! ticket with its metadata and attachments; basic auth, Mailgun signatures and replays;
 //! duplicates; threading by In-Reply-To, by References only and by plus-address; a forged
-//! sender; a reopened ticket's second turn; the status rules; bad input.
+//! sender; a reopened ticket's second turn; the status rules; bad input; a database that is
+//! down.
 
 mod support;
 
@@ -571,5 +572,25 @@ async fn bad_mail_is_a_client_error_that_names_the_part() {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_is_a_503_so_the_provider_retries() {
+    use sqlx::Connection;
+    let url = support::fresh_postgres().await;
+    let api = TestApp::start(&[("DATABASE_URL", &url), ("EMAIL_WEBHOOK_TOKEN", TOKEN)]).await;
+    let message = "From: a@example.com\r\nSubject: hi\r\nMessage-ID: <down@example.com>\r\n\r\nHello\r\n";
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let answer = raw(&api, message).await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["error"], "database_unavailable");
     api.stop().await;
 }

@@ -162,3 +162,87 @@ async fn the_embedded_default_loads_the_demo_data_into_an_empty_database_and_dis
         "distributed mode never loads them by itself"
     );
 }
+
+/// A temporary folder holding the migrations of `set` (`postgres` or `sqlite`) before
+/// conversations existed: those up to `last`.
+fn migrations_before_conversations(set: &str, last: &str) -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(set);
+    let folder = std::env::temp_dir().join(format!("ticketflow-old-migrations-{set}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() <= last {
+            std::fs::copy(&path, folder.join(&name)).unwrap();
+        }
+    }
+    folder
+}
+
+const OLD_TICKET: &str = "INSERT INTO tickets (id, customer_id, subject, body, channel, metadata, content_hash, \
+    created_at, updated_at, status) VALUES ('0191f2a4-0000-7000-8000-000000000001', 'cust_john_doe', 'Old subject', \
+    'Old body', 'api', '{}', '0191f2a4-0000-7000-8000-000000000002', '2026-01-01T00:00:00Z', \
+    '2026-01-01T00:00:00Z', 'completed')";
+
+#[tokio::test]
+async fn tickets_from_before_conversations_get_their_first_message_on_sqlite() {
+    let url = support::temp_sqlite();
+    let options: sqlx::sqlite::SqliteConnectOptions = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap()
+        .create_if_missing(true);
+    let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    let old = sqlx::migrate::Migrator::new(migrations_before_conversations("sqlite", "0005_approvals.sql"))
+        .await
+        .unwrap();
+    old.run(&mut db).await.unwrap();
+    sqlx::query(OLD_TICKET).execute(&mut db).await.unwrap();
+    drop(db);
+    assert_ok(&migrate(&url));
+    let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    let (turn, text, message_id): (i64, String, String) =
+        sqlx::query_as("SELECT turn, text, message_id FROM ticket_messages WHERE direction = 'inbound'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!((turn, text.as_str()), (1, "Old body"));
+    assert_eq!(message_id, "<0191f2a4-0000-7000-8000-000000000001@ticketflow>");
+    let ticket_turn: i64 = sqlx::query_scalar("SELECT turn FROM tickets")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(ticket_turn, 1);
+}
+
+#[tokio::test]
+async fn tickets_from_before_conversations_get_their_first_message_on_postgres() {
+    let url = support::fresh_postgres().await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE SCHEMA ticketflow; SET search_path TO ticketflow")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let old = sqlx::migrate::Migrator::new(migrations_before_conversations("postgres", "0007_approvals.sql"))
+        .await
+        .unwrap();
+    old.run(&mut db).await.unwrap();
+    sqlx::query(OLD_TICKET).execute(&mut db).await.unwrap();
+    drop(db);
+    assert_ok(&migrate(&url));
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let rows: Vec<(i32, String, String)> =
+        sqlx::query_as("SELECT turn, text, message_id FROM ticketflow.ticket_messages WHERE direction = 'inbound'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [(
+            1,
+            "Old body".to_owned(),
+            "<0191f2a4-0000-7000-8000-000000000001@ticketflow>".to_owned()
+        )]
+    );
+}
