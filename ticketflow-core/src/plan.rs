@@ -60,11 +60,6 @@ static DATA_GONE_WRONG: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-static EMAIL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
-    Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid regex")
-});
-
 /// The most characters of the ticket's text an action's free-text argument carries.
 const TEXT_CHARS: usize = 1_000;
 
@@ -131,7 +126,7 @@ pub fn plan(state: &TicketState, facts: &Facts) -> Option<Planned> {
             .customer
             .as_ref()
             .filter(|customer| {
-                EMAIL_ADDRESS
+                crate::policy::EMAIL
                     .find_iter(&text)
                     .all(|address| address.as_str().eq_ignore_ascii_case(&customer.email))
             })

@@ -121,7 +121,8 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+/// An e-mail address in free text.
+pub(crate) static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a literal pattern, checked by the tests
     Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid regex")
 });

@@ -3,7 +3,9 @@
 //! `message-headers` and `attachment-1..N` files, urlencoded or multipart. The signature is
 //! checked before this runs (see `auth`).
 
-use ticketflow_core::email::{EmailError, InboundEmail, automatic_reason, message_ids, normalize_address};
+use ticketflow_core::email::{
+    EmailError, InboundEmail, automatic_reason, display_name, message_ids, normalize_address,
+};
 
 use super::fields::Fields;
 
@@ -29,11 +31,7 @@ pub(super) fn parse(fields: &Fields) -> Result<InboundEmail, EmailError> {
     Ok(InboundEmail {
         provider: "mailgun".into(),
         automatic: automatic_reason(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), &from),
-        from_name: from_field
-            .split('<')
-            .next()
-            .map(|n| n.trim().trim_matches('"').to_owned())
-            .filter(|n| !n.is_empty() && !n.contains('@')),
+        from_name: display_name(from_field),
         from,
         to,
         subject: fields.get("subject").unwrap_or_default().to_owned(),

@@ -3,7 +3,7 @@
 //! whole message in `email`.
 
 use ticketflow_core::email::{
-    EmailError, InboundEmail, automatic_reason, normalize_address, parse_rfc5322, thread_headers,
+    EmailError, InboundEmail, automatic_reason, display_name, normalize_address, parse_rfc5322, thread_headers,
 };
 
 use super::fields::Fields;
@@ -27,11 +27,7 @@ pub(super) fn parse(fields: &Fields) -> Result<InboundEmail, EmailError> {
     Ok(InboundEmail {
         provider: "sendgrid".into(),
         automatic: automatic_reason(header_pairs, &from),
-        from_name: from_field
-            .split('<')
-            .next()
-            .map(|n| n.trim().trim_matches('"').to_owned())
-            .filter(|n| !n.is_empty() && !n.contains('@')),
+        from_name: display_name(from_field),
         from,
         to,
         subject: fields.get("subject").unwrap_or_default().to_owned(),

@@ -32,6 +32,13 @@ pub fn normalize_address(address: &str, field: &'static str) -> Result<String, E
     }
 }
 
+/// The display name of a `Name <addr>` field, unquoted, if it has one.
+pub fn display_name(field: &str) -> Option<String> {
+    let (name, _) = field.split_once('<')?;
+    let name = name.trim().trim_matches('"').trim();
+    (!name.is_empty() && !name.contains('@')).then(|| name.to_owned())
+}
+
 /// The ticket a plus-address names: `support+<ticket id>@<domain>`, when `domain` (if
 /// configured) is the address's domain.
 pub fn plus_addressed_ticket(address: &str, domain: Option<&str>) -> Option<Uuid> {
@@ -57,6 +64,13 @@ mod tests {
         for bad in ["", "jane", "@example.com", "jane@", "a b@c.d", "a@b@c"] {
             assert!(normalize_address(bad, "from").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn display_names_are_unquoted() {
+        assert_eq!(display_name("\"Jane Doe\" <jane@x.y>").as_deref(), Some("Jane Doe"));
+        assert_eq!(display_name("jane@x.y"), None);
+        assert_eq!(display_name("<jane@x.y>"), None);
     }
 
     #[test]

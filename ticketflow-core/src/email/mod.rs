@@ -19,7 +19,7 @@ mod mime;
 mod quote;
 mod receive;
 
-pub use address::{normalize_address, plus_addressed_ticket};
+pub use address::{display_name, normalize_address, plus_addressed_ticket};
 pub use automatic::automatic_reason;
 pub use inbound::{EmailError, InboundEmail, MAX_RECIPIENTS, message_ids};
 pub use mime::{parse_rfc5322, thread_headers};

@@ -217,6 +217,15 @@ fn tool_request_problems(body: &Value) -> Vec<String> {
     problems
 }
 
+/// A response proposing one call of `name` with `arguments` (JSON text).
+fn tool_call_response(model: &str, body: &Value, name: &str, arguments: &str) -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .body(tool_call_completion(model, body, name, arguments).to_string())
+}
+
+/// The chat completion of such a response: `tool_calls` with an id `call_<n>` (repeating
+/// across conversations, as providers' ids do) and `finish_reason: tool_calls`.
 fn tool_call_completion(model: &str, body: &Value, name: &str, arguments: &str) -> Value {
     let earlier = body["messages"]
         .as_array()
@@ -300,17 +309,9 @@ async fn completions(shared: Data<&Arc<Shared>>, headers: &HeaderMap, Json(body)
             default_answer(&step, &body).to_string()
         }
         Some(Reply::ToolCall(name, arguments)) => {
-            let completion = tool_call_completion(&model, &body, &name, &arguments.to_string());
-            return Response::builder()
-                .content_type("application/json")
-                .body(completion.to_string());
+            return tool_call_response(&model, &body, &name, &arguments.to_string());
         }
-        Some(Reply::ToolCallText(name, arguments)) => {
-            let completion = tool_call_completion(&model, &body, &name, &arguments);
-            return Response::builder()
-                .content_type("application/json")
-                .body(completion.to_string());
-        }
+        Some(Reply::ToolCallText(name, arguments)) => return tool_call_response(&model, &body, &name, &arguments),
     };
     // The agent's default answer is its reply, as text.
     let content = match (step.as_str(), serde_json::from_str::<Value>(&content)) {
