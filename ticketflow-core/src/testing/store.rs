@@ -1664,7 +1664,8 @@ fn inbound(id: &str, text: &str) -> NewMessage {
 
 /// A ticket's first message is its subject and body; a message threaded onto it follows the
 /// rule of its status (completed: reopened in a new turn; failed: retried in a new turn;
-/// pending, awaiting approval, escalated: appended for the next turn or the person); a turn
+/// pending, processing, awaiting approval, escalated: appended for the next turn or the
+/// person); a turn
 /// that ends while newer messages wait starts the next; the same Message-ID adds nothing;
 /// a webhook token is accepted once.
 pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
@@ -1706,7 +1707,19 @@ pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
     );
     assert!(store.threads_of(&[]).await.unwrap().is_empty());
 
-    // Turn 1 ends with its reply recorded (once); the waiting message starts turn 2.
+    // Processing: appended too; the run in progress keeps its lease and version.
+    let (claimed, _) = store.claim(t.id, "w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    let during = store
+        .append_inbound(t.id, inbound("<m1b@x>", "and quickly"))
+        .await
+        .unwrap();
+    assert_eq!(during.arrival, Arrival::Appended);
+    assert_eq!(
+        (during.ticket.status, during.ticket.version),
+        (TicketStatus::Processing, claimed.version)
+    );
+
+    // Turn 1 ends with its reply recorded (once); the waiting messages start turn 2.
     let done = store
         .transition(
             &current(store.as_ref(), t.id).await,
@@ -1725,11 +1738,11 @@ pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
     assert_eq!((turn2.status, turn2.turn), (TicketStatus::Pending, 2));
     assert!(!store.continue_conversation(t.id, 1).await.unwrap(), "moved on already");
     let messages = store.messages(t.id).await.unwrap();
-    assert_eq!(messages.len(), 3);
-    assert_eq!((messages[2].direction, messages[2].turn), (Direction::Outbound, 1));
-    assert_eq!(messages[2].subject, "Re: Order");
+    assert_eq!(messages.len(), 4);
+    assert_eq!((messages[3].direction, messages[3].turn), (Direction::Outbound, 1));
+    assert_eq!(messages[3].subject, "Re: Order");
     assert_eq!(
-        store.threads_of(&[messages[2].message_id.clone()]).await.unwrap(),
+        store.threads_of(&[messages[3].message_id.clone()]).await.unwrap(),
         vec![t.id]
     );
 
@@ -1780,7 +1793,7 @@ pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
     }
     let events = store.events(t.id).await.unwrap();
     let count = |kind: &str| events.iter().filter(|e| e.event_type == kind).count();
-    assert_eq!(count("email_received"), 5);
+    assert_eq!(count("email_received"), 6);
     assert_eq!(count("turn_started"), 3);
     for event in events
         .iter()
