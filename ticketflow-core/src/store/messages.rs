@@ -322,6 +322,7 @@ pub trait MessageStore: Send + Sync {
 /// The change that starts turn `turn` of `ticket`: `pending` with a fresh retry budget,
 /// queued at once, with `events` and a `turn_started` event. (The store raises the ticket's
 /// turn in the same transaction.)
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn next_turn(turn: i32, events: Vec<super::NewEvent>) -> super::Transition {
     let mut change = super::Transition::to(TicketStatus::Pending).enqueue_after(std::time::Duration::ZERO);
     change.reset_attempts = true;
