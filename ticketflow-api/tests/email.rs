@@ -319,6 +319,9 @@ async fn webhooks_are_authenticated_and_replays_refused() {
     }
     let unknown = post(&open, "carrier-pigeon", "message/rfc822", body, Some(TOKEN)).await;
     assert_eq!(unknown.status, 404);
+    let get = open.get("/webhooks/email/inbound/raw").await;
+    assert_eq!(get.status, 405, "{}", get.text);
+    assert_eq!(get.headers["allow"], "POST");
     open.stop().await;
 }
 

@@ -107,6 +107,9 @@ impl Endpoint for InboundEndpoint {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        if req.method() != poem::http::Method::POST {
+            return Err(poem::Error::from_status(poem::http::StatusCode::METHOD_NOT_ALLOWED));
+        }
         let name = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
         let mut response = match self.accept(&name, req).await {
             Ok(accepted) => poem::web::Json(accepted).into_response(),
@@ -149,9 +152,6 @@ impl InboundEndpoint {
                 None,
             ))
         })?;
-        if req.method() != poem::http::Method::POST {
-            return Err(ApiError::BadRequest(body("method_not_allowed", "use POST", None)));
-        }
         let email = match provider {
             Provider::Mailgun => {
                 let key = self

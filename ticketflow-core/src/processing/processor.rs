@@ -315,8 +315,18 @@ impl Processor {
                 let settled = self
                     .settle(&ticket, finish(Transition::to(status).with_result(result)), done)
                     .await?;
-                if settled == Processed::Completed && self.store.continue_conversation(id, ticket.turn).await? {
-                    tracing::info!(ticket_id = %id, turn = ticket.turn + 1, "newer messages wait: next turn queued");
+                if settled == Processed::Completed {
+                    match self.store.continue_conversation(id, ticket.turn).await {
+                        Ok(true) => {
+                            tracing::info!(ticket_id = %id, turn = ticket.turn + 1, "newer messages wait: next turn queued");
+                        }
+                        Ok(false) => {}
+                        // The turn's outcome is stored; the waiting messages stay on the
+                        // conversation, and the customer's next message reopens the ticket.
+                        Err(error) => {
+                            tracing::warn!(ticket_id = %id, %error, "could not check for newer messages");
+                        }
+                    }
                 }
                 Ok(settled)
             }
