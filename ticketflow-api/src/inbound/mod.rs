@@ -179,11 +179,7 @@ impl InboundEndpoint {
             }
         }
         .map_err(email_error)?;
-        self.store_email(InboundEmail {
-            provider: provider.as_str().to_owned(),
-            ..email
-        })
-        .await
+        self.store_email(email).await
     }
 
     async fn store_email(&self, email: InboundEmail) -> Result<Accepted, ApiError> {

@@ -1,7 +1,7 @@
 //! Threading: which conversation an inbound e-mail belongs to, if any.
 
 use super::{InboundEmail, plus_addressed_ticket};
-use crate::store::{Arrival, Received, Store, StoreError, Ticket, messages::received_event};
+use crate::store::{Arrival, Received, Store, StoreError, Ticket, already_received, messages::received_event};
 
 /// Stores `email` (already [`sanitized`](InboundEmail::sanitized)) on the conversation it
 /// answers, or as a new ticket.
@@ -14,26 +14,21 @@ use crate::store::{Arrival, Received, Store, StoreError, Ticket, messages::recei
 /// same Message-ID again adds nothing.
 pub async fn receive(store: &dyn Store, email: &InboundEmail, domain: Option<&str>) -> Result<Received, StoreError> {
     let message_id = email.id();
-    if let Some(stored) = store.message(&message_id).await? {
-        let ticket = store
-            .get(stored.ticket_id)
-            .await?
-            .ok_or(StoreError::NotFound(stored.ticket_id))?;
-        return Ok(Received {
-            ticket,
-            message_id,
-            arrival: Arrival::Duplicate,
-        });
+    if let Some(earlier) = already_received(store, &message_id).await? {
+        return Ok(earlier);
     }
     if let Some(ticket) = thread_of(store, email, domain).await? {
         return store.append_inbound(ticket.id, email.message()).await;
     }
-    let (ticket, created) = store.create(email.new_ticket()).await?;
+    let new = email.new_ticket();
+    let event = new
+        .first_message
+        .as_ref()
+        .map(|first| received_event(first, Arrival::Created, 1));
+    let (ticket, created) = store.create(new).await?;
     let arrival = if created { Arrival::Created } else { Arrival::Duplicate };
-    if created {
-        store
-            .append_event(ticket.id, received_event(&email.message(), arrival, 1))
-            .await?;
+    if created && let Some(event) = event {
+        store.append_event(ticket.id, event).await?;
     }
     Ok(Received {
         ticket,

@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::{StoreError, Ticket, TicketStatus};
 
 /// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the customer.
+    #[default]
     Inbound,
     /// To the customer: a turn's reply or a person's.
     Outbound,
@@ -137,8 +138,8 @@ pub struct ConversationMessage {
 /// A message to store.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewMessage {
-    /// `None` for inbound.
-    pub direction: Option<Direction>,
+    /// Inbound unless said otherwise.
+    pub direction: Direction,
     /// `api`, `email`, ...
     pub channel: String,
     /// The sender's address.
@@ -170,14 +171,9 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
-    /// The direction stored.
-    pub fn direction(&self) -> Direction {
-        self.direction.unwrap_or(Direction::Inbound)
-    }
-
     /// The status stored.
     pub fn status(&self) -> MessageStatus {
-        self.status.unwrap_or(match self.direction() {
+        self.status.unwrap_or(match self.direction {
             Direction::Inbound => MessageStatus::Received,
             Direction::Outbound => MessageStatus::Recorded,
         })
@@ -210,7 +206,7 @@ impl NewMessage {
     /// records it again records nothing).
     pub fn reply_of(ticket: &Ticket, turn: i32, text: &str) -> Self {
         Self {
-            direction: Some(Direction::Outbound),
+            direction: Direction::Outbound,
             channel: ticket.channel.clone(),
             to_address: Some(ticket.customer_id.clone()),
             subject: reply_subject(&ticket.subject),
@@ -283,6 +279,40 @@ pub struct Received {
     pub message_id: String,
     /// What it did.
     pub arrival: Arrival,
+}
+
+/// What the message with `message_id` answers, when it was stored before: its ticket as it
+/// is now, and [`Arrival::Duplicate`].
+pub async fn already_received<S>(store: &S, message_id: &str) -> Result<Option<Received>, StoreError>
+where
+    S: MessageStore + super::TicketStore + ?Sized,
+{
+    let Some(stored) = store.message(message_id).await? else {
+        return Ok(None);
+    };
+    let ticket = store
+        .get(stored.ticket_id)
+        .await?
+        .ok_or(StoreError::NotFound(stored.ticket_id))?;
+    Ok(Some(Received {
+        ticket,
+        message_id: stored.message_id,
+        arrival: Arrival::Duplicate,
+    }))
+}
+
+/// The answer to a message whose insert found its Message-ID taken: the earlier message's.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) async fn duplicate_of<S>(store: &S, message_id: &str) -> Result<Received, StoreError>
+where
+    S: MessageStore + super::TicketStore + ?Sized,
+{
+    already_received(store, message_id)
+        .await?
+        .ok_or_else(|| StoreError::Conflict {
+            id: Uuid::nil(),
+            message: format!("message {message_id} vanished while being stored"),
+        })
 }
 
 /// Tickets' conversations.

@@ -49,7 +49,7 @@ pub use events::{
 pub use identity::{content_hash, ticket_id};
 pub use messages::{
     Arrival, Attachment, ConversationMessage, Direction, MessageStatus, MessageStore, NewMessage, Received,
-    UnknownDirection, UnknownMessageStatus, reply_subject,
+    UnknownDirection, UnknownMessageStatus, already_received, reply_subject,
 };
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
 #[cfg(feature = "postgres")]

@@ -5,7 +5,7 @@ use sqlx::{FromRow, QueryBuilder, Row, SqlStr};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::rows::{APPROVAL_COLUMNS, ApprovalRow, TICKET_COLUMNS, TicketRow};
+use super::rows::{APPROVAL_COLUMNS, ApprovalRow, TicketRow};
 use super::sql::statement;
 use super::tickets::TransitionWrite;
 use crate::store::{
@@ -19,7 +19,6 @@ pub(super) struct ApprovalSql {
     insert: SqlStr,
     by_id: SqlStr,
     by_call: SqlStr,
-    lock_ticket: SqlStr,
     decide: SqlStr,
     decide_call: SqlStr,
     stats: SqlStr,
@@ -41,10 +40,6 @@ impl ApprovalSql {
             ),
             by_id: statement(schema, &format!("{select} WHERE a.id = $1")),
             by_call: statement(schema, &format!("{select} WHERE a.call_id = $1")),
-            lock_ticket: statement(
-                schema,
-                &format!("SELECT {TICKET_COLUMNS} FROM {{schema}}.tickets WHERE id = $1 FOR NO KEY UPDATE"),
-            ),
             decide: statement(
                 schema,
                 "UPDATE {schema}.approval_requests SET status = $2, decided_at = now(), decided_by = $3, \
@@ -169,13 +164,7 @@ impl ApprovalStore for PgStore {
         let mut tx = self.db.begin().await?;
         // The ticket first, as every writer of a ticket locks it; concurrent deciders queue
         // here, and each after the first finds the request decided.
-        let row = sqlx::query(sql.lock_ticket.clone())
-            .persistent(persistent)
-            .bind(before.ticket_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(before.ticket_id))?;
-        let ticket: Ticket = TicketRow::from_row(&row)?.into();
+        let ticket = self.lock_ticket_in(&mut tx, before.ticket_id).await?;
         let decided = sqlx::query(sql.decide.clone())
             .persistent(persistent)
             .bind(id)

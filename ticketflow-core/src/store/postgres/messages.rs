@@ -5,12 +5,12 @@ use sqlx::{FromRow, Row, SqlStr};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::rows::{MESSAGE_COLUMNS, MessageRow, TICKET_COLUMNS, TicketRow};
+use super::rows::{MESSAGE_COLUMNS, MessageRow, TicketRow};
 use super::sql::statement;
 use super::tickets::TransitionWrite;
-use crate::store::messages::{next_turn, received_event};
+use crate::store::messages::{duplicate_of, next_turn, received_event};
 use crate::store::{
-    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus,
+    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus, TicketStore,
 };
 
 /// The columns an insert into `ticket_messages` names, in the order [`bind_message`] binds
@@ -22,7 +22,7 @@ pub(super) const MESSAGE_INSERT_COLUMNS: &str = "ticket_id, turn, direction, cha
 /// Binds a message's fields, from `direction` to `metadata` (15 parameters).
 pub(super) fn bind_message<'q>(query: super::db::Statement<'q>, message: &'q NewMessage) -> super::db::Statement<'q> {
     query
-        .bind(message.direction().as_str())
+        .bind(message.direction.as_str())
         .bind(&message.channel)
         .bind(message.from_address.as_deref())
         .bind(message.to_address.as_deref())
@@ -48,13 +48,11 @@ pub(super) struct MessageSql {
     list: SqlStr,
     by_message_id: SqlStr,
     threads: SqlStr,
-    lock_ticket: SqlStr,
     insert: SqlStr,
     raise_turn: SqlStr,
     unanswered: SqlStr,
     remember_token: SqlStr,
     forget_tokens: SqlStr,
-    exists: SqlStr,
 }
 
 impl MessageSql {
@@ -72,10 +70,6 @@ impl MessageSql {
                 schema,
                 "SELECT ticket_id FROM {schema}.ticket_messages WHERE message_id = ANY($1) \
                  GROUP BY ticket_id ORDER BY max(id) DESC",
-            ),
-            lock_ticket: statement(
-                schema,
-                &format!("SELECT {TICKET_COLUMNS} FROM {{schema}}.tickets WHERE id = $1 FOR NO KEY UPDATE"),
             ),
             insert: statement(
                 schema,
@@ -98,23 +92,11 @@ impl MessageSql {
                 schema,
                 "DELETE FROM {schema}.webhook_tokens WHERE seen_at < now() - make_interval(secs => $1)",
             ),
-            exists: statement(schema, "SELECT EXISTS (SELECT 1 FROM {schema}.tickets WHERE id = $1)"),
         }
     }
 }
 
 impl PgStore {
-    /// Locks `ticket_id`'s row in `tx` and reads it.
-    async fn lock_for_message(&self, tx: &mut sqlx::PgConnection, ticket_id: Uuid) -> Result<Ticket, StoreError> {
-        let row = sqlx::query(self.sql.messages.lock_ticket.clone())
-            .persistent(self.db.persistent())
-            .bind(ticket_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound(ticket_id))?;
-        Ok(TicketRow::from_row(&row)?.into())
-    }
-
     /// Raises `ticket`'s turn and applies `change` (see [`next_turn`]), in `tx`.
     async fn start_turn(
         &self,
@@ -149,15 +131,8 @@ impl MessageStore for PgStore {
     async fn messages(&self, ticket_id: Uuid) -> Result<Vec<ConversationMessage>, StoreError> {
         let sql = &self.sql.messages;
         let rows = self.db.fetch_all(sqlx::query(sql.list.clone()).bind(ticket_id)).await?;
-        if rows.is_empty() {
-            let exists: bool = self
-                .db
-                .fetch_one(sqlx::query(sql.exists.clone()).bind(ticket_id))
-                .await?
-                .try_get(0)?;
-            if !exists {
-                return Err(StoreError::NotFound(ticket_id));
-            }
+        if rows.is_empty() && self.get(ticket_id).await?.is_none() {
+            return Err(StoreError::NotFound(ticket_id));
         }
         rows.iter().map(|row| Ok(MessageRow::from_row(row)?.into())).collect()
     }
@@ -184,7 +159,7 @@ impl MessageStore for PgStore {
     async fn append_inbound(&self, ticket_id: Uuid, message: NewMessage) -> Result<Received, StoreError> {
         let persistent = self.db.persistent();
         let mut tx = self.db.begin().await?;
-        let ticket = self.lock_for_message(&mut tx, ticket_id).await?;
+        let ticket = self.lock_ticket_in(&mut tx, ticket_id).await?;
         let arrival = Arrival::on(ticket.status);
         let turn = ticket.turn + 1;
         let inserted = bind_message(
@@ -199,14 +174,17 @@ impl MessageStore for PgStore {
         .rows_affected();
         if inserted == 0 {
             drop(tx);
-            return self.duplicate(&message.message_id).await;
+            return duplicate_of(self, &message.message_id).await;
         }
         let event = received_event(&message, arrival, turn);
         let ticket = if arrival.starts_turn() {
             self.start_turn(&mut tx, &ticket, turn, next_turn(turn, vec![event]))
                 .await?
         } else {
-            self.append_event_in(&mut tx, ticket.id, &event).await?;
+            self.append_event_statement(ticket.id, &event)
+                .persistent(persistent)
+                .execute(&mut *tx)
+                .await?;
             ticket
         };
         tx.commit().await?;
@@ -229,7 +207,6 @@ impl MessageStore for PgStore {
     }
 
     async fn continue_conversation(&self, ticket_id: Uuid, answered: i32) -> Result<bool, StoreError> {
-        let persistent = self.db.persistent();
         let waiting: bool = self
             .db
             .fetch_one(
@@ -239,23 +216,14 @@ impl MessageStore for PgStore {
             )
             .await?
             .try_get(0)?;
+        // Messages are never deleted: what waits now still waits under the lock.
         if !waiting {
             return Ok(false);
         }
         let mut tx = self.db.begin().await?;
-        let ticket = self.lock_for_message(&mut tx, ticket_id).await?;
+        let ticket = self.lock_ticket_in(&mut tx, ticket_id).await?;
         // Someone else moved it on (a message that reopened it, a person): their turn answers.
         if ticket.status != TicketStatus::Completed || ticket.turn != answered {
-            return Ok(false);
-        }
-        let still_waiting: bool = sqlx::query(self.sql.messages.unanswered.clone())
-            .persistent(persistent)
-            .bind(ticket_id)
-            .bind(answered)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if !still_waiting {
             return Ok(false);
         }
         let turn = answered + 1;
@@ -276,45 +244,5 @@ impl MessageStore for PgStore {
             .await?
             .rows_affected();
         Ok(inserted > 0)
-    }
-}
-
-impl PgStore {
-    /// What a message stored before answers: its ticket as it is now.
-    async fn duplicate(&self, message_id: &str) -> Result<Received, StoreError> {
-        let stored = self.message(message_id).await?.ok_or_else(|| StoreError::Conflict {
-            id: Uuid::nil(),
-            message: format!("message {message_id} vanished while being stored"),
-        })?;
-        let ticket = self
-            .fetch_ticket(stored.ticket_id)
-            .await?
-            .map(|(t, _)| t)
-            .ok_or(StoreError::NotFound(stored.ticket_id))?;
-        Ok(Received {
-            ticket,
-            message_id: stored.message_id,
-            arrival: Arrival::Duplicate,
-        })
-    }
-
-    /// Appends `event` to `ticket_id` in `tx`.
-    async fn append_event_in(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        ticket_id: Uuid,
-        event: &crate::store::NewEvent,
-    ) -> Result<(), StoreError> {
-        sqlx::query(self.sql.tickets.append_event.clone())
-            .persistent(self.db.persistent())
-            .bind(Uuid::now_v7())
-            .bind(ticket_id)
-            .bind(event.event_type.as_str())
-            .bind(event.step_name.as_deref())
-            .bind(&event.payload)
-            .bind(event.request_id.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
     }
 }

@@ -135,6 +135,8 @@ pub(super) struct TicketSql {
     get: SqlStr,
     events: SqlStr,
     pub(super) append_event: SqlStr,
+    /// The ticket's row, locked for a transaction that changes it.
+    lock: SqlStr,
     transition: SqlStr,
     history: SqlStr,
     /// `SELECT … FROM <schema>.tickets`, for `list`'s filters to follow.
@@ -177,6 +179,10 @@ impl TicketSql {
                     "INSERT INTO {{schema}}.ticket_events (id, ticket_id, event_type, step_name, payload, \
                      request_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {EVENT_COLUMNS}"
                 ),
+            ),
+            lock: statement(
+                schema,
+                &format!("SELECT {TICKET_COLUMNS} FROM {{schema}}.tickets WHERE id = $1 FOR NO KEY UPDATE"),
             ),
             transition: statement(schema, &transition_alone_sql()),
             history: statement(
@@ -315,6 +321,32 @@ impl PgStore {
 
     /// The statement of one transition, waiting for its ticket's row if need be: it returns
     /// the ticket moved, or no row when the ticket is not at the expected version.
+    /// The statement that appends `event` to `ticket_id` (returning the stored event).
+    pub(super) fn append_event_statement<'q>(&'q self, ticket_id: Uuid, event: &'q NewEvent) -> Statement<'q> {
+        sqlx::query(self.sql.tickets.append_event.clone())
+            .bind(Uuid::now_v7())
+            .bind(ticket_id)
+            .bind(event.event_type.as_str())
+            .bind(event.step_name.as_deref())
+            .bind(&event.payload)
+            .bind(event.request_id.as_deref())
+    }
+
+    /// Locks `ticket_id`'s row in `tx` and reads it, as every writer of a ticket does first.
+    pub(super) async fn lock_ticket_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ticket_id: Uuid,
+    ) -> Result<Ticket, StoreError> {
+        let row = sqlx::query(self.sql.tickets.lock.clone())
+            .persistent(self.db.persistent())
+            .bind(ticket_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(ticket_id))?;
+        Ok(TicketRow::from_row(&row)?.into())
+    }
+
     pub(super) fn transition_statement<'q>(&'q self, write: &'q TransitionWrite) -> Statement<'q> {
         let change = &write.change;
         let events = &change.events;
@@ -445,15 +477,7 @@ impl TicketStore for PgStore {
     async fn append_event(&self, ticket_id: Uuid, event: NewEvent) -> Result<TicketEvent, StoreError> {
         let row = self
             .db
-            .fetch_one(
-                sqlx::query(self.sql.tickets.append_event.clone())
-                    .bind(Uuid::now_v7())
-                    .bind(ticket_id)
-                    .bind(event.event_type.as_str())
-                    .bind(event.step_name.as_deref())
-                    .bind(&event.payload)
-                    .bind(event.request_id.as_deref()),
-            )
+            .fetch_one(self.append_event_statement(ticket_id, &event))
             .await
             .map_err(|e| StoreError::for_ticket(e, ticket_id))?;
         Ok(EventRow::from_row(&row)?.into())

@@ -9,7 +9,7 @@ use uuid::fmt::Hyphenated;
 use super::rows::{MESSAGE_COLUMNS, MessageRow};
 use super::tickets::{fetch_ticket, insert_event, transition_in};
 use super::{SqliteStore, now};
-use crate::store::messages::{next_turn, received_event};
+use crate::store::messages::{duplicate_of, next_turn, received_event};
 use crate::store::{
     Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus, Transition,
 };
@@ -25,7 +25,7 @@ pub(super) fn insert_message<'q>(ticket_id: Uuid, turn: i32, message: &'q NewMes
     )
     .bind(ticket_id.hyphenated().to_string())
     .bind(turn)
-    .bind(message.direction().as_str())
+    .bind(message.direction.as_str())
     .bind(&message.channel)
     .bind(message.from_address.as_deref())
     .bind(message.to_address.as_deref())
@@ -128,7 +128,7 @@ impl MessageStore for SqliteStore {
             .rows_affected();
         if inserted == 0 {
             drop(tx);
-            return self.duplicate(&message.message_id).await;
+            return duplicate_of(self, &message.message_id).await;
         }
         let event = received_event(&message, arrival, turn);
         let ticket = if arrival.starts_turn() {
@@ -195,24 +195,5 @@ impl MessageStore for SqliteStore {
         .rows_affected();
         tx.commit().await?;
         Ok(inserted > 0)
-    }
-}
-
-impl SqliteStore {
-    /// What a message stored before answers: its ticket as it is now.
-    async fn duplicate(&self, message_id: &str) -> Result<Received, StoreError> {
-        let stored = self.message(message_id).await?.ok_or_else(|| StoreError::Conflict {
-            id: Uuid::nil(),
-            message: format!("message {message_id} vanished while being stored"),
-        })?;
-        let mut conn = self.read.acquire().await?;
-        let (ticket, _) = fetch_ticket(&mut conn, stored.ticket_id)
-            .await?
-            .ok_or(StoreError::NotFound(stored.ticket_id))?;
-        Ok(Received {
-            ticket,
-            message_id: stored.message_id,
-            arrival: Arrival::Duplicate,
-        })
     }
 }
