@@ -9,14 +9,15 @@ use poem_openapi::{ApiResponse, OpenApi};
 use ticketflow_core::health::Health as HealthCheck;
 use ticketflow_core::processing::{OutboxRelay, requeue_failed};
 use ticketflow_core::queue::Queue;
-use ticketflow_core::store::{ListQuery, NewTicket, Store, StoreError};
+use ticketflow_core::store::{ListQuery, NewMessage, NewTicket, Store, StoreError};
 use uuid::Uuid;
 
 use crate::RequestId;
 use crate::access::{ApiKeys, Caller, CreateLimit};
 use crate::error::{ApiError, body};
 use crate::model::{
-    CreateTicket, EventView, Health, HealthView, MessageView, Status, TicketAccepted, TicketList, TicketView,
+    CreateTicket, EventView, Health, HealthView, MessageView, StaffReplyRequest, StaffReplyView, Status,
+    TicketAccepted, TicketList, TicketView,
 };
 
 /// The ticket and health operations.
@@ -192,6 +193,46 @@ impl TicketsApi {
         self.authorize(&caller)?;
         let messages = self.store.messages(id.0).await?;
         Ok(Json(messages.into_iter().map(Into::into).collect()))
+    }
+
+    /// A person's reply to the customer, threaded onto the conversation: e-mailed (through
+    /// the outbox) on an e-mail ticket, recorded on an `api` one. It completes an `escalated`
+    /// ticket.
+    #[oai(path = "/tickets/:id/messages", method = "post", operation_id = "reply_to_ticket")]
+    async fn reply_to_ticket(
+        &self,
+        id: Path<Uuid>,
+        reply: Json<StaffReplyRequest>,
+        request_id: Data<&RequestId>,
+        caller: Caller,
+    ) -> Result<Json<StaffReplyView>, ApiError> {
+        self.authorize(&caller)?;
+        let text = reply.0.text.0;
+        if text.trim().is_empty() {
+            return Err(ApiError::Unprocessable(body(
+                "validation_error",
+                "`text` must not be blank",
+                Some("text".into()),
+            )));
+        }
+        let ticket = self.store.get(id.0).await?.ok_or(StoreError::NotFound(id.0))?;
+        let conversation = self.store.messages(ticket.id).await?;
+        let message = NewMessage::staff_reply(&ticket, &text).threaded_on(&conversation);
+        let replied = self
+            .store
+            .reply_by_staff(ticket.id, message, Some(request_id.0.0.clone()))
+            .await?;
+        tracing::info!(
+            ticket_id = %replied.ticket.id,
+            message_id = %replied.message.message_id,
+            completed = replied.completed,
+            "staff reply stored"
+        );
+        Ok(Json(StaffReplyView {
+            message: replied.message.into(),
+            ticket_status: replied.ticket.status.into(),
+            completed: replied.completed,
+        }))
     }
 
     /// Retry a `failed_permanent` ticket; it resumes from its last checkpoint.

@@ -118,8 +118,8 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
 fn allowed_methods(path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["tickets"] => Some("GET, POST"),
-        ["tickets", _] | ["tickets", _, "events"] | ["tickets", _, "messages"] => Some("GET"),
+        ["tickets"] | ["tickets", _, "messages"] => Some("GET, POST"),
+        ["tickets", _] | ["tickets", _, "events"] => Some("GET"),
         ["webhooks", "email", "inbound", _] => Some("POST"),
         ["tickets", _, "retry"] => Some("POST"),
         ["approvals"] | ["approvals", _] | ["dashboard", "stats"] => Some("GET"),

@@ -101,12 +101,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let embedded = processor.is_some();
-    let background = Background::start(
+    let mail = settings.mail_relay(store.clone())?;
+    let mut background = Background::start(
         store.clone(),
         queue.clone(),
         processor,
         settings.background_options(settings.worker_concurrency),
     );
+    // The workers deliver e-mail; in embedded mode, this process is the worker.
+    if embedded {
+        background.deliver_mail(mail);
+    }
     let state = AppState::from_settings(&settings, store, queue)
         .with_relay(background.relay().clone())
         .with_metrics(metrics);

@@ -266,20 +266,33 @@ pub struct MessageView {
     pub references: Vec<String>,
     /// The mail provider it came through.
     pub provider: Option<String>,
-    /// `received`, `recorded` (kept, not sent: an `api` ticket), `queued`, `sent` or `failed`.
+    /// `received`, `recorded` (kept, not sent: an `api` ticket, `EMAIL_PROVIDER=log`, or a
+    /// reply withheld, with why in `metadata.withheld`), `queued`, `sent` or `failed`.
     pub status: String,
     /// The files it carried.
     pub attachments: Vec<AttachmentView>,
-    /// The sender's name, and why it is automatic mail when it is.
+    /// The sender's name, why it is automatic mail when it is, why a reply was withheld.
     pub metadata: serde_json::Value,
     /// Stored.
     pub created_at: DateTime<Utc>,
     /// Delivered.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Delivery attempts made (outbound e-mail).
+    pub attempts: i32,
+    /// Why the last delivery attempt failed: while it waits to be retried, or once it failed.
+    pub last_error: Option<String>,
 }
 
+/// What a password reset e-mail shows instead of its text: the link is a secret.
+const SECRET_TEXT: &str = "(a password reset link: not shown)";
+
 impl From<ConversationMessage> for MessageView {
-    fn from(m: ConversationMessage) -> Self {
+    fn from(mut m: ConversationMessage) -> Self {
+        if m.is_secret() {
+            SECRET_TEXT.clone_into(&mut m.text);
+            SECRET_TEXT.clone_into(&mut m.reply_text);
+            m.html = None;
+        }
         Self {
             id: m.id,
             ticket_id: m.ticket_id,
@@ -309,6 +322,8 @@ impl From<ConversationMessage> for MessageView {
             metadata: m.metadata,
             created_at: m.created_at,
             sent_at: m.sent_at,
+            attempts: m.attempts,
+            last_error: m.last_error,
         }
     }
 }
@@ -470,6 +485,26 @@ pub struct ApprovalList {
     pub page: u32,
     /// The page size.
     pub page_size: u32,
+}
+
+/// A person's reply to the customer.
+#[derive(Debug, Clone, Object)]
+pub struct StaffReplyRequest {
+    /// The reply (1 to 20,000 characters, not blank): e-mailed on an e-mail ticket, recorded
+    /// on an `api` one.
+    #[oai(validator(min_length = 1, max_length = 20000, pattern = r"^[^\x00]*$"))]
+    pub text: Text,
+}
+
+/// What a person's reply did.
+#[derive(Debug, Clone, Object)]
+pub struct StaffReplyView {
+    /// The reply, as stored (`queued` until it is delivered, `recorded` on an `api` ticket).
+    pub message: MessageView,
+    /// The ticket's status now.
+    pub ticket_status: Status,
+    /// True when the reply completed an `escalated` ticket.
+    pub completed: bool,
 }
 
 /// A person's decision on a held call.

@@ -72,12 +72,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let workflow = settings.workflow(Some(store.clone()))?;
     let config = settings.processor_config();
     tracing::info!(worker_id = %config.worker_id, queue = %settings.queue_name, "worker starting");
-    let background = Background::start(
+    let mail = settings.mail_relay(store.clone())?;
+    tracing::info!(?mail, "delivering e-mail");
+    let mut background = Background::start(
         store.clone(),
         queue.clone(),
         Some(Processor::new(store.clone(), workflow, config)),
         settings.background_options(settings.prefetch_count),
     );
+    background.deliver_mail(mail);
     let probes = Route::new()
         .at("/health", get(health))
         .at("/metrics", get(render_metrics))

@@ -92,7 +92,7 @@ struct Accepted {
     message_id: String,
     /// True when the message joined an existing conversation.
     threaded: bool,
-    /// What it did: `created`, `reopened`, `retried`, `appended` or `duplicate`.
+    /// What it did: `created`, `reopened`, `retried`, `appended`, `duplicate` or `automatic`.
     arrival: Arrival,
 }
 

@@ -56,12 +56,14 @@ impl TestApp {
             settings.workflow(Some(store.clone())).expect("a workflow"),
             settings.processor_config(),
         );
-        let background = Background::start(
+        let mail = settings.mail_relay(store.clone()).expect("the mail relay");
+        let mut background = Background::start(
             store.clone(),
             queue.clone(),
             Some(processor),
             settings.background_options(settings.worker_concurrency),
         );
+        background.deliver_mail(mail);
         let mut state = AppState::from_settings(&settings, store.clone(), queue).with_relay(background.relay().clone());
         // One recorder per process: the first app of a test process gets /metrics.
         if let Ok(metrics) = ticketflow_core::telemetry::install_metrics() {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod desk;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

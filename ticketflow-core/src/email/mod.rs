@@ -1,6 +1,8 @@
 //! E-mail in: what a mail provider delivered, as one type whatever the provider
 //! ([`InboundEmail`]), read from a whole RFC 5322 message ([`parse_rfc5322`]) or from a
-//! provider's fields, and threaded into tickets' conversations ([`receive`]).
+//! provider's fields, and threaded into tickets' conversations ([`receive`]). E-mail out: a
+//! stored outbound message as the mail that carries it ([`OutgoingEmail`]), handed to a
+//! provider by a [`transport::MailTransport`].
 //!
 //! ```
 //! use ticketflow_core::email::parse_rfc5322;
@@ -16,12 +18,15 @@ mod address;
 mod automatic;
 mod inbound;
 mod mime;
+mod outgoing;
 mod quote;
 mod receive;
+pub mod transport;
 
 pub use address::{display_name, normalize_address, plus_addressed_ticket};
 pub use automatic::automatic_reason;
 pub use inbound::{EmailError, InboundEmail, MAX_RECIPIENTS, message_ids};
 pub use mime::{parse_rfc5322, thread_headers};
+pub use outgoing::{OutgoingEmail, Sender, header_text, html_of, message_id};
 pub use quote::strip_quoted;
 pub use receive::receive;

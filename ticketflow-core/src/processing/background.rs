@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{OutboxRelay, Processor, Sweeper, Worker};
+use super::{MailRelay, OutboxRelay, Processor, Sweeper, Worker};
 use crate::queue::Queue;
 use crate::store::Store;
 
@@ -66,6 +66,11 @@ impl Background {
             ));
         }
         Self { relay, shutdown, tasks }
+    }
+
+    /// Also delivers queued e-mail through `mail`, until the others stop.
+    pub fn deliver_mail(&mut self, mail: MailRelay) {
+        self.tasks.push(tokio::spawn(mail.run(self.shutdown.clone())));
     }
 
     /// The relay, to wake after creating tickets.

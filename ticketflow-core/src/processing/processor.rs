@@ -15,7 +15,7 @@ use crate::queue::TicketMessage;
 use crate::state::{Conversation, Said};
 use crate::steps::HeldCall;
 use crate::store::{
-    Approval, ApprovalStatus, Direction, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent, NewMessage,
+    Approval, ApprovalStatus, Direction, Failed, Fence, Interrupted, ManualRetry, NewApproval, NewEvent,
     RetryScheduled, Store, StoreError, Ticket, TicketStatus, TicketStore, Transition,
 };
 use crate::{EngineError, TicketInput, TicketState, Workflow};
@@ -36,6 +36,10 @@ pub struct ProcessorConfig {
     pub infrastructure_pause: Duration,
     /// Checkpoints kept per ticket once it completes (older history is pruned).
     pub retain_checkpoints: Option<usize>,
+    /// Automatic e-mail replies one address gets in an hour, at most
+    /// (`EMAIL_MAX_REPLIES_PER_HOUR`): a loop with an auto-responder that escapes the
+    /// automatic-mail checks still ends here.
+    pub max_replies_per_hour: u32,
 }
 
 impl Default for ProcessorConfig {
@@ -47,6 +51,7 @@ impl Default for ProcessorConfig {
             retry_backoff: Duration::from_secs(5),
             infrastructure_pause: Duration::from_secs(2),
             retain_checkpoints: None,
+            max_replies_per_hour: 5,
         }
     }
 }
@@ -308,7 +313,10 @@ impl Processor {
                 if let (Processed::Completed, Some(reply)) = (&done, &state.final_response) {
                     // Before the ticket completes, so a completed ticket always has its reply
                     // (recording it again after a crash records nothing).
-                    let message = NewMessage::reply_of(&ticket, ticket.turn, reply);
+                    let max = self.config.max_replies_per_hour;
+                    let message = self
+                        .while_unavailable(|| super::reply::turn_reply(self.store.as_ref(), &ticket, reply, max))
+                        .await?;
                     self.while_unavailable(|| self.store.record_reply(id, ticket.turn, message.clone()))
                         .await?;
                 }
@@ -424,7 +432,8 @@ impl Processor {
             let messages = self.store.messages(ticket.id).await?;
             let (now, earlier): (Vec<_>, Vec<_>) = messages
                 .into_iter()
-                .filter(|m| m.turn <= ticket.turn)
+                // Automatic mail is kept for people, never read by a turn.
+                .filter(|m| m.turn <= ticket.turn && m.automatic().is_none())
                 .partition(|m| m.turn == ticket.turn && m.direction == Direction::Inbound);
             if !now.is_empty() {
                 body = now

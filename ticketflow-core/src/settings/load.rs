@@ -253,6 +253,10 @@ mod tests {
             | "rate_limit_per_minute"
             | "checkpoint_retention" => "7",
             "email_max_bytes" => "2048",
+            "email_provider" => "log",
+            "email_from" => "Help <help@example.com>",
+            "email_max_attempts" | "email_max_replies_per_hour" => "3",
+            "email_retry_seconds" => "1.5",
             "rust_log" => "debug",
             "demo_data" => "false",
             "approval_required" => "reset_password,create_bug_report",

@@ -42,6 +42,7 @@ pub use seconds::{Seconds, SecondsError};
 
 use crate::agent::{OfflinePlanner, Planner};
 use crate::commerce::{Commerce, StoreCommerce};
+use crate::email::transport::EmailProvider;
 use crate::money::Money;
 use crate::processing::{BackgroundOptions, ProcessorConfig, default_worker_id};
 use crate::queue::QueueType;
@@ -122,6 +123,35 @@ pub struct Settings {
     /// The domain of the support address: replies to `support+<ticket id>@EMAIL_DOMAIN`
     /// thread onto that ticket (unset: a plus-address on any domain does).
     pub email_domain: Option<String>,
+    /// Who delivers replies: `log` (kept as recorded, not delivered), `smtp`, `sendgrid` or
+    /// `mailgun`.
+    pub email_provider: EmailProvider,
+    /// The From of outgoing mail (`Support <support@example.com>` or a bare address); its
+    /// local part makes the Reply-To plus-address.
+    pub email_from: String,
+    /// The mail server, by lettre's URL rules: `smtp://host:port` plain, `?tls=required` or
+    /// `?tls=opportunistic` for STARTTLS, `smtps://host:465` for implicit TLS; credentials as
+    /// `smtp://user:password@host` (required by `EMAIL_PROVIDER=smtp`).
+    #[schemars(with = "Option<String>")]
+    pub smtp_url: Option<SecretString>,
+    /// SendGrid's API key (required by `EMAIL_PROVIDER=sendgrid`).
+    #[schemars(with = "Option<String>")]
+    pub sendgrid_api_key: Option<SecretString>,
+    /// SendGrid's API base URL.
+    pub sendgrid_base_url: String,
+    /// Mailgun's API key (required by `EMAIL_PROVIDER=mailgun`).
+    #[schemars(with = "Option<String>")]
+    pub mailgun_api_key: Option<SecretString>,
+    /// Mailgun's sending domain (required by `EMAIL_PROVIDER=mailgun`).
+    pub mailgun_domain: Option<String>,
+    /// Mailgun's API base URL (`https://api.eu.mailgun.net` for its EU region).
+    pub mailgun_base_url: String,
+    /// Attempts to deliver an e-mail before it is marked failed (1 to 100).
+    pub email_max_attempts: u32,
+    /// Seconds before a failed delivery is tried again; doubles per attempt, up to an hour.
+    pub email_retry_seconds: Seconds,
+    /// Automatic replies one address gets per hour, at most; more are kept, not sent.
+    pub email_max_replies_per_hour: u32,
     /// The key of an OpenAI-compatible service; unset: the offline engine.
     #[schemars(with = "Option<String>")]
     pub openai_api_key: Option<SecretString>,
@@ -204,6 +234,17 @@ impl Default for Settings {
             mailgun_webhook_signing_key: None,
             email_max_bytes: 10 * 1024 * 1024,
             email_domain: None,
+            email_provider: EmailProvider::Log,
+            email_from: "Support <support@example.com>".into(),
+            smtp_url: None,
+            sendgrid_api_key: None,
+            sendgrid_base_url: crate::email::transport::SENDGRID_BASE_URL.into(),
+            mailgun_api_key: None,
+            mailgun_domain: None,
+            mailgun_base_url: crate::email::transport::MAILGUN_BASE_URL.into(),
+            email_max_attempts: 8,
+            email_retry_seconds: Seconds::from_secs(30),
+            email_max_replies_per_hour: 5,
             openai_api_key: None,
             openai_base_url: "https://api.openai.com/v1".into(),
             openai_model: "gpt-4o-mini".into(),
@@ -258,6 +299,22 @@ impl Settings {
         if !(1024..=100 * 1024 * 1024).contains(&self.email_max_bytes) {
             return invalid("EMAIL_MAX_BYTES", "must be 1024 to 104857600");
         }
+        if !(1..=100).contains(&self.email_max_attempts) {
+            return invalid("EMAIL_MAX_ATTEMPTS", "must be 1 to 100");
+        }
+        if let Err(error) = crate::email::Sender::parse(&self.email_from, self.email_domain.as_deref()) {
+            return invalid("EMAIL_FROM", &error.message);
+        }
+        let missing = match self.email_provider {
+            EmailProvider::Smtp if self.smtp_url.is_none() => Some("SMTP_URL"),
+            EmailProvider::Sendgrid if self.sendgrid_api_key.is_none() => Some("SENDGRID_API_KEY"),
+            EmailProvider::Mailgun if self.mailgun_api_key.is_none() => Some("MAILGUN_API_KEY"),
+            EmailProvider::Mailgun if self.mailgun_domain.is_none() => Some("MAILGUN_DOMAIN"),
+            _ => None,
+        };
+        if let Some(missing) = missing {
+            return invalid(missing, "is required by this EMAIL_PROVIDER");
+        }
         if self.queue_name.trim().is_empty() {
             return invalid("QUEUE_NAME", "must not be empty");
         }
@@ -308,6 +365,7 @@ impl Settings {
             max_retries: self.max_retries,
             retain_checkpoints: self.checkpoint_retention,
             retry_backoff: self.retry_backoff_seconds.duration(),
+            max_replies_per_hour: self.email_max_replies_per_hour,
             ..ProcessorConfig::default()
         }
     }

@@ -41,6 +41,10 @@ pub enum StartError {
     /// The engine could not be built.
     #[error("cannot start the LLM engine (OPENAI_*): {0}")]
     Engine(String),
+    /// The mail provider could not be set up (`EMAIL_*`, `SMTP_URL`, `SENDGRID_*`,
+    /// `MAILGUN_*`).
+    #[error("cannot set up e-mail delivery: {0}")]
+    Email(String),
     /// Logging, tracing or metrics could not be set up.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
@@ -87,5 +91,54 @@ impl Settings {
             (None, Some(default)) => Ok(default.to_owned()),
             (None, None) => Err(SettingsError::Missing("DATABASE_URL")),
         }
+    }
+}
+
+impl Settings {
+    /// The mail relay `EMAIL_PROVIDER` asks for, delivering `store`'s queued e-mail.
+    pub fn mail_relay(&self, store: Arc<dyn store::DeliveryStore>) -> Result<crate::processing::MailRelay, StartError> {
+        use crate::email::transport::{self, EmailProvider, MailTransport};
+        let timeout = std::time::Duration::from_secs(30);
+        let unusable = |e: transport::DeliveryError| StartError::Email(e.to_string());
+        let missing = |name: &str| StartError::Email(format!("{name} is required by EMAIL_PROVIDER"));
+        let transport: Arc<dyn MailTransport> = match self.email_provider {
+            EmailProvider::Log => Arc::new(transport::LogTransport),
+            #[cfg(feature = "smtp")]
+            EmailProvider::Smtp => {
+                let url = self.smtp_url.as_ref().ok_or_else(|| missing("SMTP_URL"))?;
+                Arc::new(transport::SmtpTransport::new(url.expose_secret(), timeout).map_err(unusable)?)
+            }
+            #[cfg(feature = "http")]
+            EmailProvider::Sendgrid => {
+                let key = self
+                    .sendgrid_api_key
+                    .clone()
+                    .ok_or_else(|| missing("SENDGRID_API_KEY"))?;
+                Arc::new(transport::SendgridTransport::new(&self.sendgrid_base_url, key, timeout).map_err(unusable)?)
+            }
+            #[cfg(feature = "http")]
+            EmailProvider::Mailgun => {
+                let key = self.mailgun_api_key.clone().ok_or_else(|| missing("MAILGUN_API_KEY"))?;
+                let domain = self
+                    .mailgun_domain
+                    .as_deref()
+                    .ok_or_else(|| missing("MAILGUN_DOMAIN"))?;
+                Arc::new(
+                    transport::MailgunTransport::new(&self.mailgun_base_url, domain, key, timeout).map_err(unusable)?,
+                )
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(StartError::Email(format!(
+                    "EMAIL_PROVIDER={other:?} is not built into this binary"
+                )));
+            }
+        };
+        let sender = crate::email::Sender::parse(&self.email_from, self.email_domain.as_deref())
+            .map_err(|e| StartError::Email(format!("EMAIL_FROM {}", e.message)))?;
+        let mut relay = crate::processing::MailRelay::new(store, transport, sender);
+        relay.max_attempts = self.email_max_attempts;
+        relay.backoff = self.email_retry_seconds.duration();
+        Ok(relay)
     }
 }

@@ -36,6 +36,10 @@ pub enum EventType {
     EmailReceived,
     /// The workflow starts a new turn of the conversation.
     TurnStarted,
+    /// An outbound e-mail was accepted by the mail provider.
+    EmailSent,
+    /// An outbound e-mail was given up on.
+    EmailFailed,
 }
 
 impl EventType {
@@ -52,6 +56,8 @@ impl EventType {
             EventType::ApprovalDecided => "approval_decided",
             EventType::EmailReceived => "email_received",
             EventType::TurnStarted => "turn_started",
+            EventType::EmailSent => "email_sent",
+            EventType::EmailFailed => "email_failed",
         }
     }
 }
@@ -303,6 +309,35 @@ pub struct TurnStarted {
     pub turn: i32,
 }
 
+/// `email_sent`: the mail provider accepted an outbound message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSent {
+    /// Its Message-ID (the same for every attempt).
+    pub message_id: String,
+    /// Its recipient.
+    pub to: Option<String>,
+    /// The provider that took it (`smtp`, `sendgrid`, `mailgun`).
+    pub provider: String,
+    /// The attempt that succeeded (1 for the first).
+    pub attempts: i32,
+}
+
+/// `email_failed`: an outbound message was given up on, after `attempts` attempts, or at once
+/// when it could never be sent (a rejected address, too many automatic replies).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFailed {
+    /// Its Message-ID.
+    pub message_id: String,
+    /// Its recipient.
+    pub to: Option<String>,
+    /// Why.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: i32,
+}
+
 macro_rules! payload_of {
     ($($payload:ty => $event_type:ident),* $(,)?) => {
         $(impl Payload for $payload {
@@ -326,6 +361,8 @@ payload_of!(
     ApprovalDecided => ApprovalDecided,
     EmailReceived => EmailReceived,
     TurnStarted => TurnStarted,
+    EmailSent => EmailSent,
+    EmailFailed => EmailFailed,
 );
 
 /// The `step_complete` event a fenced checkpoint writes beside itself, in the same transaction,

@@ -133,6 +133,24 @@ pub struct ConversationMessage {
     pub created_at: DateTime<Utc>,
     /// When it was delivered.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Delivery attempts begun (outbound e-mail).
+    pub attempts: i32,
+    /// Why the last delivery attempt failed, while it waits to be retried or after it failed.
+    pub last_error: Option<String>,
+}
+
+impl ConversationMessage {
+    /// Why it is automatic mail (a bounce, an out-of-office reply, a list), when it is: such
+    /// mail is kept on the conversation and never answered.
+    pub fn automatic(&self) -> Option<&str> {
+        automatic_in(&self.metadata)
+    }
+
+    /// True when its text must not be shown (a password reset link: whoever reads it could
+    /// take over the account).
+    pub fn is_secret(&self) -> bool {
+        self.metadata.get("kind").and_then(serde_json::Value::as_str) == Some(PASSWORD_RESET)
+    }
 }
 
 /// A message to store.
@@ -170,7 +188,17 @@ pub struct NewMessage {
     pub metadata: serde_json::Value,
 }
 
+/// The `automatic` reason in a message's metadata.
+fn automatic_in(metadata: &serde_json::Value) -> Option<&str> {
+    metadata.get("automatic").and_then(serde_json::Value::as_str)
+}
+
 impl NewMessage {
+    /// Why it is automatic mail, when it is (see [`ConversationMessage::automatic`]).
+    pub fn automatic(&self) -> Option<&str> {
+        automatic_in(&self.metadata)
+    }
+
     /// The status stored.
     pub fn status(&self) -> MessageStatus {
         self.status.unwrap_or(match self.direction {
@@ -223,6 +251,83 @@ impl NewMessage {
     }
 }
 
+impl NewMessage {
+    /// The e-mail that carries password reset `reset_id`'s link (`mail`: the effect's `to`,
+    /// `subject` and `text`), queued for delivery under a Message-ID made from the reset.
+    pub fn password_reset(reset_id: &str, mail: &serde_json::Value) -> Self {
+        let field = |name: &str| mail.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+        Self {
+            direction: Direction::Outbound,
+            channel: "email".into(),
+            to_address: Some(field("to").to_owned()),
+            subject: field("subject").to_owned(),
+            text: field("text").to_owned(),
+            reply_text: field("text").to_owned(),
+            message_id: format!("<{reset_id}@ticketflow>"),
+            status: Some(MessageStatus::Queued),
+            metadata: serde_json::json!({
+                "kind": PASSWORD_RESET,
+                "reset_id": reset_id,
+                super::AUTO_SUBMITTED: true,
+            }),
+            ..Self::default()
+        }
+    }
+}
+
+impl NewMessage {
+    /// A person's reply on `ticket` (`POST /tickets/{id}/messages`), under a fresh
+    /// Message-ID: queued on an e-mail ticket, recorded on an `api` one.
+    pub fn staff_reply(ticket: &Ticket, text: &str) -> Self {
+        Self {
+            message_id: format!("<{}.staff-{}@ticketflow>", ticket.id, Uuid::now_v7().simple()),
+            metadata: serde_json::json!({ "by": "staff" }),
+            ..Self::reply_of(ticket, ticket.turn, text)
+        }
+    }
+
+    /// This outbound message threaded onto `conversation` (the messages of the turns it
+    /// answers): In-Reply-To the latest inbound message a person wrote, References every
+    /// message but automatic mail, oldest first.
+    pub fn threaded_on(mut self, conversation: &[ConversationMessage]) -> Self {
+        let mut written = conversation.iter().filter(|m| m.automatic().is_none());
+        self.references = written.clone().map(|m| m.message_id.clone()).collect();
+        self.in_reply_to = written
+            .rfind(|m| m.direction == Direction::Inbound)
+            .map(|m| m.message_id.clone());
+        self
+    }
+
+    /// True when it waits for delivery.
+    pub fn is_queued(&self) -> bool {
+        self.status() == MessageStatus::Queued
+    }
+
+    /// Keeps it on the conversation without sending it (`recorded`), saying why in its
+    /// metadata's `withheld`.
+    pub fn withhold(&mut self, why: String) {
+        self.status = Some(MessageStatus::Recorded);
+        let mut metadata = self.metadata_or_default();
+        metadata["withheld"] = serde_json::Value::String(why);
+        self.metadata = metadata;
+    }
+}
+
+/// What a person's reply did (see [`MessageStore::reply_by_staff`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffReplied {
+    /// The ticket, as it is after the reply.
+    pub ticket: Ticket,
+    /// The message, as stored.
+    pub message: ConversationMessage,
+    /// True when the reply completed an `escalated` ticket.
+    pub completed: bool,
+}
+
+/// The metadata `kind` of a message carrying a password reset link: its text is a secret
+/// and is never shown (see [`ConversationMessage::is_secret`]).
+pub const PASSWORD_RESET: &str = "password_reset";
+
 /// `Re: <subject>`, without piling up `Re:`s.
 pub fn reply_subject(subject: &str) -> String {
     let trimmed = subject.trim_start();
@@ -249,6 +354,9 @@ pub enum Arrival {
     Appended,
     /// The same Message-ID was stored before: nothing was added.
     Duplicate,
+    /// Automatic mail (a bounce, an out-of-office reply, a list): kept on the conversation,
+    /// never answered, and no turn reads it.
+    Automatic,
 }
 
 impl Arrival {
@@ -261,6 +369,26 @@ impl Arrival {
             | TicketStatus::Processing
             | TicketStatus::AwaitingApproval
             | TicketStatus::Escalated => Arrival::Appended,
+        }
+    }
+
+    /// What `message` does to a ticket in `status`: automatic mail never reopens or retries
+    /// a ticket, whatever its status.
+    pub fn of(status: TicketStatus, message: &NewMessage) -> Arrival {
+        if message.automatic().is_some() {
+            Arrival::Automatic
+        } else {
+            Arrival::on(status)
+        }
+    }
+
+    /// The turn a message arriving this way belongs to on a ticket at turn `current`: the
+    /// next, which answers it; automatic mail, which nothing answers, the current one.
+    pub fn turn(self, current: i32) -> i32 {
+        if self == Arrival::Automatic {
+            current
+        } else {
+            current + 1
         }
     }
 
@@ -343,6 +471,16 @@ pub trait MessageStore: Send + Sync {
     /// has answered, starts the next turn (as [`append_inbound`](Self::append_inbound) does
     /// for a completed ticket). True when it did.
     async fn continue_conversation(&self, ticket_id: Uuid, answered: i32) -> Result<bool, StoreError>;
+
+    /// Stores a person's reply on `ticket_id`'s conversation, in its current turn, and
+    /// completes the ticket when it was `escalated` (all in one transaction). `NotFound` for
+    /// an unknown ticket.
+    async fn reply_by_staff(
+        &self,
+        ticket_id: Uuid,
+        message: NewMessage,
+        request_id: Option<String>,
+    ) -> Result<StaffReplied, StoreError>;
 
     /// Remembers a webhook token; false when `provider` sent it before (a replay). Tokens
     /// older than `keep` are forgotten (a provider's signatures expire sooner).

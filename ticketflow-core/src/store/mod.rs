@@ -2,7 +2,7 @@
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
 //! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
-//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations) — gathered by
+//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox) — gathered by
 //! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
@@ -14,6 +14,7 @@ mod approvals;
 mod checkpoints;
 mod claims;
 mod commerce;
+mod deliveries;
 mod error;
 mod events;
 mod identity;
@@ -40,16 +41,17 @@ pub(crate) use approvals::{already_decided, call_not_held, not_waiting};
 pub use checkpoints::CheckpointStore;
 pub use claims::{ClaimStore, Fence};
 pub use commerce::{CommerceStore, DemoLoaded};
+pub use deliveries::{AUTO_SUBMITTED, DeliveryOutcome, DeliveryStore};
 pub use error::{BackendError, StoreError};
 pub use events::{
-    ApprovalDecided, ApprovalRequested, Claimed, Created, EmailReceived, EventType, Failed, Interrupted, ManualRetry,
-    Moved, NewEvent, Payload, Released, RetryScheduled, StepCompleted, TicketEvent, ToolCalled, TurnStarted,
-    step_complete_event,
+    ApprovalDecided, ApprovalRequested, Claimed, Created, EmailFailed, EmailReceived, EmailSent, EventType, Failed,
+    Interrupted, ManualRetry, Moved, NewEvent, Payload, Released, RetryScheduled, StepCompleted, TicketEvent,
+    ToolCalled, TurnStarted, step_complete_event,
 };
 pub use identity::{content_hash, ticket_id};
 pub use messages::{
-    Arrival, Attachment, ConversationMessage, Direction, MessageStatus, MessageStore, NewMessage, Received,
-    UnknownDirection, UnknownMessageStatus, already_received, reply_subject,
+    Arrival, Attachment, ConversationMessage, Direction, MessageStatus, MessageStore, NewMessage, PASSWORD_RESET,
+    Received, StaffReplied, UnknownDirection, UnknownMessageStatus, already_received, reply_subject,
 };
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
 #[cfg(feature = "postgres")]
@@ -79,6 +81,7 @@ pub trait Store:
     + ToolStore
     + ApprovalStore
     + MessageStore
+    + DeliveryStore
     + HistorySource
 {
     /// Applies the migrations that have not run yet.

@@ -872,6 +872,8 @@ fn typed_payload(event: &TicketEvent) -> Option<Value> {
         "approval_decided" => event.decode::<ApprovalDecided>().map(|p| json!(p)),
         "email_received" => event.decode::<EmailReceived>().map(|p| json!(p)),
         "turn_started" => event.decode::<TurnStarted>().map(|p| json!(p)),
+        "email_sent" => event.decode::<crate::store::EmailSent>().map(|p| json!(p)),
+        "email_failed" => event.decode::<crate::store::EmailFailed>().map(|p| json!(p)),
         _ => None,
     }
 }

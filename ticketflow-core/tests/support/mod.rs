@@ -47,6 +47,7 @@ pub fn fast_config(worker_id: &str) -> ProcessorConfig {
         retry_backoff: Duration::from_millis(50),
         infrastructure_pause: Duration::from_millis(100),
         retain_checkpoints: None,
+        ..ProcessorConfig::default()
     }
 }
 

@@ -10,7 +10,8 @@ use super::sql::statement;
 use super::tickets::TransitionWrite;
 use crate::store::messages::{duplicate_of, next_turn, received_event};
 use crate::store::{
-    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus, TicketStore,
+    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StaffReplied, StoreError, Ticket, TicketStatus,
+    TicketStore, Transition,
 };
 
 /// The columns an insert into `ticket_messages` names, in the order [`bind_message`] binds
@@ -48,7 +49,7 @@ pub(super) struct MessageSql {
     list: SqlStr,
     by_message_id: SqlStr,
     threads: SqlStr,
-    insert: SqlStr,
+    pub(super) insert: SqlStr,
     raise_turn: SqlStr,
     unanswered: SqlStr,
     remember_token: SqlStr,
@@ -160,8 +161,8 @@ impl MessageStore for PgStore {
         let persistent = self.db.persistent();
         let mut tx = self.db.begin().await?;
         let ticket = self.lock_ticket_in(&mut tx, ticket_id).await?;
-        let arrival = Arrival::on(ticket.status);
-        let turn = ticket.turn + 1;
+        let arrival = Arrival::of(ticket.status, &message);
+        let turn = arrival.turn(ticket.turn);
         let inserted = bind_message(
             sqlx::query(self.sql.messages.insert.clone())
                 .persistent(persistent)
@@ -231,6 +232,56 @@ impl MessageStore for PgStore {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn reply_by_staff(
+        &self,
+        ticket_id: Uuid,
+        message: NewMessage,
+        request_id: Option<String>,
+    ) -> Result<StaffReplied, StoreError> {
+        let persistent = self.db.persistent();
+        let mut tx = self.db.begin().await?;
+        let ticket = self.lock_ticket_in(&mut tx, ticket_id).await?;
+        bind_message(
+            sqlx::query(self.sql.messages.insert.clone())
+                .persistent(persistent)
+                .bind(ticket.id)
+                .bind(ticket.turn),
+            &message,
+        )
+        .execute(&mut *tx)
+        .await?;
+        let completed = ticket.status == TicketStatus::Escalated;
+        let ticket = if completed {
+            let mut change = Transition::to(TicketStatus::Completed);
+            change.request_id = request_id;
+            let write = TransitionWrite::new(&ticket, change);
+            let moved = self
+                .transition_statement(&write)
+                .persistent(persistent)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::Conflict {
+                    id: ticket.id,
+                    message: format!("ticket {} changed while a reply was stored", ticket.id),
+                })?;
+            TicketRow::from_row(&moved)?.into()
+        } else {
+            ticket
+        };
+        let stored = sqlx::query(self.sql.messages.by_message_id.clone())
+            .persistent(persistent)
+            .bind(&message.message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = MessageRow::from_row(&stored)?.into();
+        tx.commit().await?;
+        Ok(StaffReplied {
+            ticket,
+            message: stored,
+            completed,
+        })
     }
 
     async fn remember_token(&self, provider: &str, token: &str, keep: std::time::Duration) -> Result<bool, StoreError> {

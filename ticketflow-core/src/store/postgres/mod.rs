@@ -7,6 +7,7 @@ mod checkpoints;
 mod claims;
 mod commerce;
 mod db;
+mod deliveries;
 mod group_commit;
 mod messages;
 mod outbox;

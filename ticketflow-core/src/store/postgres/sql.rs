@@ -17,6 +17,7 @@ use super::approvals::ApprovalSql;
 use super::checkpoints::CheckpointSql;
 use super::claims::ClaimSql;
 use super::commerce::CommerceSql;
+use super::deliveries::DeliverySql;
 use super::group_commit::BatchSql;
 use super::messages::MessageSql;
 use super::outbox::OutboxSql;
@@ -43,6 +44,7 @@ pub(super) struct Statements {
     pub tool_calls: ToolCallSql,
     pub approvals: ApprovalSql,
     pub messages: MessageSql,
+    pub deliveries: DeliverySql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -59,6 +61,7 @@ impl Statements {
             tool_calls: ToolCallSql::new(schema),
             approvals: ApprovalSql::new(schema),
             messages: MessageSql::new(schema),
+            deliveries: DeliverySql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,

@@ -12,8 +12,8 @@ use super::sql::statement;
 use crate::commerce::{OrderStatus, Refund};
 use crate::money::Money;
 use crate::store::{
-    Applied, CallEffects, CallStatus, Effect, EventType, Fence, NewToolCall, Render, StoreError, ToolCall, ToolCalled,
-    ToolStore, effect_id,
+    Applied, CallEffects, CallStatus, Effect, EventType, Fence, NewMessage, NewToolCall, Render, StoreError, ToolCall,
+    ToolCalled, ToolStore, effect_id,
 };
 
 /// The journal's statements.
@@ -32,6 +32,7 @@ pub(super) struct ToolCallSql {
     insert_escalation: SqlStr,
     insert_bug_report: SqlStr,
     insert_reset: SqlStr,
+    ticket_turn: SqlStr,
     refunds_of_ticket: SqlStr,
     refunds_of_order: SqlStr,
     escalations: SqlStr,
@@ -128,6 +129,7 @@ impl ToolCallSql {
                 "INSERT INTO {schema}.password_resets (id, ticket_id, call_id, customer_id, email, token_hash, \
                      expires_at, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             ),
+            ticket_turn: statement(schema, "SELECT turn FROM {schema}.tickets WHERE id = $1"),
             refunds_of_ticket: of("refunds", REFUND_COLUMNS, "ticket_id = $1"),
             refunds_of_order: of("refunds", REFUND_COLUMNS, "lower(order_id) = lower($1)"),
             escalations: of(
@@ -265,6 +267,16 @@ impl PgStore {
                     .bind(&token_hash)
                     .bind(expires_at)
                     .bind(&message)
+                    .execute(&mut *conn)
+                    .await?;
+                // The link goes out through the e-mail outbox, written with the reset.
+                let turn: i32 = query(&sql.ticket_turn)
+                    .bind(call.ticket_id)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+                let mail = NewMessage::password_reset(&id, &message);
+                super::messages::bind_message(query(&self.sql.messages.insert).bind(call.ticket_id).bind(turn), &mail)
                     .execute(&mut *conn)
                     .await?;
                 Applied::ResetRequested { id, expires_at }

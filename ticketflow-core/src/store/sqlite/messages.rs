@@ -11,7 +11,8 @@ use super::tickets::{fetch_ticket, insert_event, transition_in};
 use super::{SqliteStore, now};
 use crate::store::messages::{duplicate_of, next_turn, received_event};
 use crate::store::{
-    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StoreError, Ticket, TicketStatus, Transition,
+    Arrival, ConversationMessage, MessageStore, NewMessage, Received, StaffReplied, StoreError, Ticket, TicketStatus,
+    Transition,
 };
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -120,8 +121,8 @@ impl MessageStore for SqliteStore {
         let (ticket, _) = fetch_ticket(&mut tx, ticket_id)
             .await?
             .ok_or(StoreError::NotFound(ticket_id))?;
-        let arrival = Arrival::on(ticket.status);
-        let turn = ticket.turn + 1;
+        let arrival = Arrival::of(ticket.status, &message);
+        let turn = arrival.turn(ticket.turn);
         let inserted = insert_message(ticket.id, turn, &message)
             .execute(&mut *tx)
             .await?
@@ -174,6 +175,42 @@ impl MessageStore for SqliteStore {
         start_turn(&mut tx, &ticket, turn, next_turn(turn, Vec::new())).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn reply_by_staff(
+        &self,
+        ticket_id: Uuid,
+        message: NewMessage,
+        request_id: Option<String>,
+    ) -> Result<StaffReplied, StoreError> {
+        let mut tx = self.begin().await?;
+        let (ticket, _) = fetch_ticket(&mut tx, ticket_id)
+            .await?
+            .ok_or(StoreError::NotFound(ticket_id))?;
+        insert_message(ticket.id, ticket.turn, &message)
+            .execute(&mut *tx)
+            .await?;
+        let completed = ticket.status == TicketStatus::Escalated;
+        let ticket = if completed {
+            let mut change = Transition::to(TicketStatus::Completed);
+            change.request_id = request_id;
+            transition_in(&mut tx, &ticket, change).await?
+        } else {
+            ticket
+        };
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages WHERE message_id = ?"
+        )))
+        .bind(&message.message_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = MessageRow::from_row(&stored)?.into();
+        tx.commit().await?;
+        Ok(StaffReplied {
+            ticket,
+            message: stored,
+            completed,
+        })
     }
 
     async fn remember_token(&self, provider: &str, token: &str, keep: std::time::Duration) -> Result<bool, StoreError> {

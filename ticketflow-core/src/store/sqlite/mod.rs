@@ -6,6 +6,7 @@ mod approvals;
 mod checkpoints;
 mod claims;
 mod commerce;
+mod deliveries;
 mod messages;
 mod outbox;
 mod rows;

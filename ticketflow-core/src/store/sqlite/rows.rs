@@ -64,7 +64,7 @@ impl From<TicketRow> for Ticket {
 /// The columns of [`MessageRow`].
 pub(super) const MESSAGE_COLUMNS: &str = "id, ticket_id, turn, direction, channel, from_address, to_address, subject, \
     text, reply_text, html, message_id, in_reply_to, thread_references, provider, status, attachments, metadata, \
-    created_at, sent_at";
+    created_at, sent_at, attempts, last_error";
 
 /// A `ticket_messages` row.
 #[derive(sqlx::FromRow)]
@@ -89,6 +89,8 @@ pub(super) struct MessageRow {
     metadata: serde_json::Value,
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
+    attempts: i32,
+    last_error: Option<String>,
 }
 
 impl From<MessageRow> for ConversationMessage {
@@ -114,6 +116,8 @@ impl From<MessageRow> for ConversationMessage {
             metadata: row.metadata,
             created_at: row.created_at,
             sent_at: row.sent_at,
+            attempts: row.attempts,
+            last_error: row.last_error,
         }
     }
 }

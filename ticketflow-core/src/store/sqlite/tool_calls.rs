@@ -178,6 +178,16 @@ async fn apply(conn: &mut SqliteConnection, call: &ToolCall, effect: Effect) -> 
             .bind(&stamp)
             .execute(&mut *conn)
             .await?;
+            // The link goes out through the e-mail outbox, written with the reset.
+            let turn: i32 = sqlx::query("SELECT turn FROM tickets WHERE id = ?")
+                .bind(call.ticket_id.hyphenated())
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            let mail = crate::store::NewMessage::password_reset(&id, &message);
+            super::messages::insert_message(call.ticket_id, turn, &mail)
+                .execute(&mut *conn)
+                .await?;
             Applied::ResetRequested { id, expires_at }
         }
     })
