@@ -179,16 +179,42 @@ async fn replies_go_out_by_smtp_threaded_and_replies_to_them_thread_back() {
     assert_eq!(ticket_of(&answer), id);
     assert_eq!(answer.json["threaded"], true);
     assert_eq!(answer.json["arrival"], "reopened");
-    let second = outbound_with_status(&api, &id, 1, "sent").await;
-    assert_eq!(second["turn"], 2);
-    let delivered = smtp.wait_for(2).await;
-    assert_eq!(delivered[1].header("In-Reply-To").as_deref(), Some("<j2@email.com>"));
-    let references = delivered[1].header("References").unwrap();
+    api.wait_for_status(&id, "completed").await;
+    // Turn 2 sent a reset link (a message of its own, its text never shown) and its reply.
+    let conversation = messages(&api, &id).await;
+    let reset = conversation
+        .iter()
+        .find(|m| m["metadata"]["kind"] == "password_reset")
+        .expect("a reset link was queued");
+    assert_eq!(reset["text"], "(a password reset link: not shown)");
+    let second = conversation
+        .iter()
+        .find(|m| m["direction"] == "outbound" && m["turn"] == 2 && m["metadata"]["kind"].is_null())
+        .expect("turn 2's reply")
+        .clone();
+    let delivered = smtp.wait_for(3).await;
+    let of = |id: &Value| {
+        delivered
+            .iter()
+            .find(|m| m.header("Message-ID").as_deref() == id.as_str())
+            .unwrap_or_else(|| panic!("{id} was not delivered"))
+    };
+    let link = of(&reset["message_id"]);
+    assert_eq!(link.rcpt_tos, [john]);
+    assert!(
+        link.parsed().body_text(0).unwrap().contains("token="),
+        "the customer gets the link"
+    );
+    assert_eq!(link.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+    let second_mail = of(&second["message_id"]);
+    assert_eq!(second_mail.header("In-Reply-To").as_deref(), Some("<j2@email.com>"));
+    let references = second_mail.header("References").unwrap();
     assert!(
         references.starts_with("<j1@email.com>") && references.contains(reply["message_id"].as_str().unwrap()),
         "{references}"
     );
-    assert_eq!(delivered[1].header("Subject").as_deref(), Some("Re: My headphones"));
+    assert_eq!(second_mail.header("Subject").as_deref(), Some("Re: My headphones"));
+    assert_eq!(api.get(&format!("/tickets/{id}")).await.json["turn"], 2);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! scenario says so), none lost or stuck, no step committed twice, and LLM calls beyond a
 //! clean run bounded by the tickets in flight at the faults.
 //!
-//! `scripts/test` runs the fast scenarios (1, 5, 6, 7); `scripts/reliability` runs them all,
+//! `scripts/test` runs the fast scenarios (1, 5, 6, 7, 10); `scripts/reliability` runs them all,
 //! one at a time, and prints RELIABILITY.md's table from the rows each scenario writes to
 //! `target/reliability/`.
 
@@ -568,4 +568,90 @@ async fn fault_9_soak() {
         last <= first * 1.25 + 4.0,
         "resident memory grows under steady load: {samples:?}"
     );
+}
+
+/// 10. The process delivering an e-mail dies after the mail server accepted it and before it
+/// was marked sent (PostgreSQL, a real SMTP server). At least once: the claim lapses, another
+/// relay sends it again under the same Message-ID, and it is recorded sent once. The duplicate
+/// is counted, not hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_10_crash_between_the_mail_servers_accept_and_the_record() {
+    use std::sync::Arc;
+    use ticketflow_core::email::transport::{MailTransport, SmtpTransport};
+    use ticketflow_core::email::{OutgoingEmail, Sender};
+    use ticketflow_core::processing::MailRelay;
+    use ticketflow_core::store::{AUTO_SUBMITTED, NewMessage, NewTicket};
+
+    let smtp = support::smtp::SmtpServer::start().await;
+    let store = ticketflow_core::testing::database::postgres_store().await;
+    let mut messages = Vec::new();
+    for n in 0..5 {
+        let (ticket, _) = store
+            .create(NewTicket {
+                customer_id: format!("customer{n}@email.com"),
+                subject: format!("Question {n}"),
+                body: "Where is my order?".into(),
+                channel: "email".into(),
+                ..NewTicket::default()
+            })
+            .await
+            .unwrap();
+        let reply = NewMessage {
+            metadata: serde_json::json!({ AUTO_SUBMITTED: true }),
+            ..NewMessage::reply_of(&ticket, 1, "Your order ships today.")
+        };
+        store.record_reply(ticket.id, 1, reply.clone()).await.unwrap();
+        messages.push(reply.message_id);
+    }
+    let sender = Sender::parse("Support <support@help.northwind.test>", None).unwrap();
+    let transport: Arc<dyn MailTransport> = Arc::new(SmtpTransport::new(&smtp.url(), Duration::from_secs(10)).unwrap());
+
+    // The doomed relay claims every message and hands each to the server; then it dies,
+    // recording nothing.
+    let claimed = store.claim_deliveries(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    for message in &claimed {
+        let email = OutgoingEmail::compose(message, &sender).unwrap();
+        transport.send(&email).await.unwrap();
+    }
+    assert_eq!(smtp.received().len(), 5, "the server accepted all five");
+    let crashed_at = Instant::now();
+
+    // The next relay finds them once their claims lapse.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut relay = MailRelay::new(store.clone(), transport, sender);
+    relay.visibility = Duration::from_secs(30);
+    let mut delivered = 0;
+    while delivered < 5 {
+        delivered += relay.deliver_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovery = crashed_at.elapsed();
+    assert_eq!(relay.deliver_once().await.unwrap(), 0, "nothing is left to send");
+
+    let received = smtp.wait_for(10).await;
+    let mut duplicates = 0;
+    for id in &messages {
+        let copies = received
+            .iter()
+            .filter(|m| m.header("Message-ID").as_deref() == Some(id.as_str()))
+            .count();
+        assert_eq!(copies, 2, "{id}: sent by the crashed relay and again by the next");
+        duplicates += copies - 1;
+        let stored = store.message(id).await.unwrap().unwrap();
+        assert_eq!(stored.status.as_str(), "sent");
+        assert_eq!(stored.attempts, 2);
+        let events = store.events(stored.ticket_id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.event_type == "email_sent").count(), 1);
+    }
+    assert_eq!(received.len(), 10, "nothing but the five duplicates");
+    eprintln!(
+        "fault 10: 5 e-mails, {duplicates} delivered twice (same Message-ID), 0 lost, recovered in {:.1} s",
+        recovery.as_secs_f64()
+    );
+    let row = format!(
+        "| 10 | relay dies between the SMTP server's accept and the record | 5 e-mails | 5 sent | 0 | 0 | – | – | {duplicates} duplicate deliveries (same Message-ID): at least once | {:.1} s |\n",
+        recovery.as_secs_f64()
+    );
+    std::fs::write(cluster::output_dir().join("10_e_mail_relay_crash.row"), row).unwrap();
 }

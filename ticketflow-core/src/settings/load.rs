@@ -253,7 +253,7 @@ mod tests {
             | "rate_limit_per_minute"
             | "checkpoint_retention" => "7",
             "email_max_bytes" => "2048",
-            "email_provider" => "log",
+            "email_provider" => "smtp",
             "email_from" => "Help <help@example.com>",
             "email_max_attempts" | "email_max_replies_per_hour" => "3",
             "email_retry_seconds" => "1.5",
@@ -280,6 +280,7 @@ mod tests {
             let partner = match setting.key.as_str() {
                 "github_token" => pairs([("GITHUB_REPO", "owner/name")]),
                 "github_repo" => pairs([("GITHUB_TOKEN", "token")]),
+                "email_provider" => pairs([("SMTP_URL", "smtp://127.0.0.1:25")]),
                 _ => Vec::new(),
             };
             let mut env = partner.clone();

@@ -26,12 +26,14 @@ use uuid::Uuid;
 use crate::commerce::{OrderStatus, ProductQuery};
 use crate::money::Money;
 use crate::store::{
+    AUTO_SUBMITTED, Arrival, DeliveryOutcome, Direction, EmailReceived, MessageStatus, NewMessage, TurnStarted,
+};
+use crate::store::{
     Applied, Approval, ApprovalDecided, ApprovalQuery, ApprovalRequested, ApprovalStatus, CallStatus, Claimed, Created,
     Decision, Effect, EventType, Failed, Fence, Interrupted, ListQuery, ManualRetry, Moved, NewApproval, NewEvent,
     NewTicket, NewToolCall, Released, RetryScheduled, Settlement, StepCompleted, Store, StoreError, Ticket,
     TicketEvent, TicketStatus, ToolCall, ToolCalled, Transition, rejection_result,
 };
-use crate::store::{Arrival, Direction, EmailReceived, NewMessage, TurnStarted};
 use crate::{KnowledgeBase, OfflineEngine, TicketInput, TicketState, Workflow};
 
 /// A check of the suite.
@@ -89,6 +91,8 @@ checks!(
     of_fifty_concurrent_deciders_exactly_one_wins,
     a_decision_needs_its_ticket_to_wait_for_it,
     conversations_follow_the_status_rules,
+    outbound_mail_is_claimed_retried_and_recorded_once,
+    a_staff_reply_is_threaded_and_completes_an_escalated_ticket,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -1826,4 +1830,200 @@ pub async fn conversations_follow_the_status_rules(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
+}
+
+/// The reply of `ticket`'s turn 1 as an e-mail ticket would have it: queued and automatic.
+fn queued_reply(ticket: &Ticket, turn: i32, text: &str) -> NewMessage {
+    let mut email = ticket.clone();
+    email.channel = "email".into();
+    NewMessage {
+        metadata: json!({ AUTO_SUBMITTED: true }),
+        ..NewMessage::reply_of(&email, turn, text)
+    }
+}
+
+/// A queued message is claimed once while its claim holds, again when the claim lapses (the
+/// same Message-ID, one more attempt), hidden until its retry time after a failed attempt,
+/// and recorded once: `sent` with an `email_sent` event, or `failed` with an `email_failed`
+/// one; an outcome for a message no longer queued changes nothing. Automatic replies to an
+/// address are counted while queued or sent.
+pub async fn outbound_mail_is_claimed_retried_and_recorded_once(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("Jane@Example.com", "Order")).await.unwrap();
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert!(
+        store
+            .claim_deliveries(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let reply = queued_reply(&t, 1, "Hello");
+    store.record_reply(t.id, 1, reply.clone()).await.unwrap();
+    assert_eq!(
+        store.automatic_replies_to("jane@example.com", hour_ago).await.unwrap(),
+        1
+    );
+
+    let claimed = store.claim_deliveries(10, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].message_id.as_str(), claimed[0].attempts, claimed[0].status),
+        (reply.message_id.as_str(), 1, MessageStatus::Queued)
+    );
+    assert!(
+        store
+            .claim_deliveries(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let lapsed = store.claim_deliveries(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(lapsed.len(), 1, "a claim that lapsed comes due again");
+    assert_eq!(
+        (lapsed[0].message_id.as_str(), lapsed[0].attempts),
+        (reply.message_id.as_str(), 2)
+    );
+
+    let retry_at = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    store
+        .record_delivery(
+            &lapsed[0],
+            DeliveryOutcome::Retry {
+                error: "the mail server did not answer".into(),
+                retry_at,
+            },
+        )
+        .await
+        .unwrap();
+    let waiting = store.message(&reply.message_id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, MessageStatus::Queued);
+    assert_eq!(waiting.last_error.as_deref(), Some("the mail server did not answer"));
+    assert!(
+        store
+            .claim_deliveries(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let due = store.claim_deliveries(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 3);
+    store
+        .record_delivery(
+            &due[0],
+            DeliveryOutcome::Sent {
+                provider: "smtp".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_delivery(&due[0], DeliveryOutcome::Failed { error: "late".into() })
+        .await
+        .unwrap();
+    let sent = store.message(&reply.message_id).await.unwrap().unwrap();
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(
+        (sent.provider.as_deref(), sent.last_error.as_deref()),
+        (Some("smtp"), None)
+    );
+    assert!(sent.sent_at.is_some());
+    assert!(
+        store
+            .claim_deliveries(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.automatic_replies_to("JANE@EXAMPLE.COM", hour_ago).await.unwrap(),
+        1
+    );
+
+    // A second message fails for good; an `api` reply and a person's are not automatic.
+    let other = queued_reply(&t, 2, "Anything else?");
+    store.record_reply(t.id, 2, other.clone()).await.unwrap();
+    store
+        .record_reply(t.id, 3, NewMessage::reply_of(&t, 3, "recorded only"))
+        .await
+        .unwrap();
+    let claimed = store.claim_deliveries(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "a recorded message is never delivered");
+    store
+        .record_delivery(
+            &claimed[0],
+            DeliveryOutcome::Failed {
+                error: "550 no such user".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store.message(&other.message_id).await.unwrap().unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("550 no such user"));
+    assert_eq!(
+        store.automatic_replies_to("jane@example.com", hour_ago).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .automatic_replies_to("jane@example.com", chrono::Utc::now() + chrono::Duration::seconds(5))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let events = store.events(t.id).await.unwrap();
+    let of = |kind: &str| events.iter().filter(|e| e.event_type == kind).collect::<Vec<_>>();
+    assert_eq!(of("email_sent").len(), 1);
+    assert_eq!(of("email_sent")[0].payload["attempts"], 3);
+    assert_eq!(of("email_failed").len(), 1);
+    assert_eq!(of("email_failed")[0].payload["message_id"], json!(other.message_id));
+}
+
+/// A person's reply lands in the ticket's current turn, threaded on its conversation; on an
+/// `escalated` ticket it completes the ticket in the same transaction, on others it only
+/// adds the message.
+pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: Arc<dyn Store>) {
+    let (t, _) = store.create(new_ticket("jane@example.com", "Order")).await.unwrap();
+    store.append_inbound(t.id, inbound("<s1@x>", "hello?")).await.unwrap();
+    let conversation = store.messages(t.id).await.unwrap();
+    let reply = NewMessage::staff_reply(&t, "We are on it.").threaded_on(&conversation);
+    assert_eq!(reply.in_reply_to.as_deref(), Some("<s1@x>"));
+    assert_eq!(
+        reply.references,
+        vec![format!("<{}@ticketflow>", t.id), "<s1@x>".to_owned()]
+    );
+    let pending = store.reply_by_staff(t.id, reply, None).await.unwrap();
+    assert!(!pending.completed);
+    assert_eq!(pending.ticket.status, TicketStatus::Pending);
+    assert_eq!(
+        (pending.message.direction, pending.message.turn, pending.message.status),
+        (Direction::Outbound, 1, MessageStatus::Recorded)
+    );
+
+    let escalated = store
+        .transition(
+            &current(store.as_ref(), t.id).await,
+            Transition::to(TicketStatus::Escalated),
+        )
+        .await
+        .unwrap();
+    let reply = NewMessage::staff_reply(&escalated, "Done: refunded.");
+    let done = store
+        .reply_by_staff(t.id, reply, Some("req-staff".into()))
+        .await
+        .unwrap();
+    assert!(done.completed);
+    assert_eq!(done.ticket.status, TicketStatus::Completed);
+    assert_eq!(current(store.as_ref(), t.id).await.status, TicketStatus::Completed);
+    assert_eq!(store.messages(t.id).await.unwrap().len(), 4);
+    assert!(matches!(
+        store
+            .reply_by_staff(Uuid::now_v7(), NewMessage::staff_reply(&t, "x"), None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
