@@ -13,7 +13,6 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::pause;
 use crate::email::transport::{DeliveryError, Handed, MailTransport};
 use crate::email::{OutgoingEmail, Sender};
 use crate::store::{ConversationMessage, DeliveryOutcome, DeliveryStore, StoreError};
@@ -148,27 +147,6 @@ impl MailRelay {
 
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut failures = 0u32;
-        while !shutdown.is_cancelled() {
-            match self.deliver_once().await {
-                Ok(0) => {
-                    failures = 0;
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = self.wake.notified() => {}
-                        () = tokio::time::sleep(self.idle) => {}
-                    }
-                }
-                Ok(_) => failures = 0,
-                Err(error) => {
-                    failures += 1;
-                    let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
-                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "mail relay paused");
-                    if !pause(backoff, &shutdown).await {
-                        return;
-                    }
-                }
-            }
-        }
+        super::run_rounds("mail relay", &shutdown, &self.wake, self.idle, || self.deliver_once()).await;
     }
 }

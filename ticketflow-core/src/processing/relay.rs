@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::pause;
 use crate::queue::{Queue, QueueError, TicketMessage};
 use crate::store::{OutboxStore, StoreError};
 use crate::tracing_context;
@@ -107,27 +106,6 @@ impl OutboxRelay {
 
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut failures = 0u32;
-        while !shutdown.is_cancelled() {
-            match self.relay_once().await {
-                Ok(0) => {
-                    failures = 0;
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = self.wake.notified() => {}
-                        () = tokio::time::sleep(self.idle) => {}
-                    }
-                }
-                Ok(_) => failures = 0,
-                Err(error) => {
-                    failures += 1;
-                    let backoff = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
-                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "outbox relay paused");
-                    if !pause(backoff, &shutdown).await {
-                        return;
-                    }
-                }
-            }
-        }
+        super::run_rounds("outbox relay", &shutdown, &self.wake, self.idle, || self.relay_once()).await;
     }
 }
