@@ -9,3 +9,9 @@ CREATE INDEX ticket_messages_due_idx ON ticket_messages (available_at, id) WHERE
 -- The per-address limit on automatic replies counts what went to an address in the last hour.
 CREATE INDEX ticket_messages_to_idx ON ticket_messages (lower(to_address), created_at)
     WHERE direction = 'outbound';
+
+-- Replies written before delivery existed were never meant to go out now, long after: they
+-- stay on their conversations as recorded.
+UPDATE ticket_messages SET status = 'recorded',
+    metadata = metadata || '{"withheld": "written before e-mail delivery existed"}'::jsonb
+WHERE status = 'queued';

@@ -203,6 +203,10 @@ impl TicketsApi {
         &self,
         id: Path<Uuid>,
         reply: Json<StaffReplyRequest>,
+        /// A key of the caller's choice: the same key again returns the stored reply and sends
+        /// nothing twice.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         request_id: Data<&RequestId>,
         caller: Caller,
     ) -> Result<Json<StaffReplyView>, ApiError> {
@@ -217,7 +221,7 @@ impl TicketsApi {
         }
         let ticket = self.store.get(id.0).await?.ok_or(StoreError::NotFound(id.0))?;
         let conversation = self.store.messages(ticket.id).await?;
-        let message = NewMessage::staff_reply(&ticket, &text).threaded_on(&conversation);
+        let message = NewMessage::staff_reply(&ticket, &text, idempotency_key.0.as_deref()).threaded_on(&conversation);
         let replied = self
             .store
             .reply_by_staff(ticket.id, message, Some(request_id.0.0.clone()))
@@ -226,12 +230,14 @@ impl TicketsApi {
             ticket_id = %replied.ticket.id,
             message_id = %replied.message.message_id,
             completed = replied.completed,
+            duplicate = replied.duplicate,
             "staff reply stored"
         );
         Ok(Json(StaffReplyView {
             message: replied.message.into(),
             ticket_status: replied.ticket.status.into(),
             completed: replied.completed,
+            duplicate: replied.duplicate,
         }))
     }
 

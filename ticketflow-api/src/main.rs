@@ -101,7 +101,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let embedded = processor.is_some();
-    let mail = settings.mail_relay(store.clone())?;
+    let mail = if embedded {
+        Some(settings.mail_relay(store.clone())?)
+    } else {
+        None
+    };
     let mut background = Background::start(
         store.clone(),
         queue.clone(),
@@ -109,7 +113,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.background_options(settings.worker_concurrency),
     );
     // The workers deliver e-mail; in embedded mode, this process is the worker.
-    if embedded {
+    if let Some(mail) = mail {
         background.deliver_mail(mail);
     }
     let state = AppState::from_settings(&settings, store, queue)

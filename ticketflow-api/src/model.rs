@@ -505,6 +505,8 @@ pub struct StaffReplyView {
     pub ticket_status: Status,
     /// True when the reply completed an `escalated` ticket.
     pub completed: bool,
+    /// True when this `Idempotency-Key` was used before: the stored reply, nothing sent again.
+    pub duplicate: bool,
 }
 
 /// A person's decision on a held call.

@@ -206,6 +206,17 @@ async fn replies_go_out_by_smtp_threaded_and_replies_to_them_thread_back() {
         "the customer gets the link"
     );
     assert_eq!(link.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+    let kept = api
+        .store
+        .message(reset["message_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !kept.text.contains("token="),
+        "the link is not kept once sent: {}",
+        kept.text
+    );
     let second_mail = of(&second["message_id"]);
     assert_eq!(second_mail.header("In-Reply-To").as_deref(), Some("<j2@email.com>"));
     let references = second_mail.header("References").unwrap();
@@ -256,6 +267,54 @@ async fn a_mail_server_that_is_down_delays_delivery_and_each_message_arrives_onc
     assert!(sent["last_error"].is_null());
     let sent_events = events(&api, &id, "email_sent").await;
     assert_eq!(sent_events[0]["payload"]["attempts"], sent["attempts"]);
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_fails_the_attempt_and_the_rest_of_the_mail_goes_out() {
+    let smtp = SmtpServer::start().await;
+    let api = smtp_desk(&smtp, &[("EMAIL_SEND_TIMEOUT_SECONDS", "1")]).await;
+    let slow = ticket_of(
+        &receive(
+            &api,
+            &mail(
+                "slow.poke@email.com",
+                "<slow-1@email.com>",
+                "Hello",
+                "",
+                "Do you ship to Canada?",
+            ),
+        )
+        .await,
+    );
+    api.wait_for_status(&slow, "completed").await;
+    let fast = ticket_of(
+        &receive(
+            &api,
+            &mail(
+                "jane.smith@email.com",
+                "<fast-1@email.com>",
+                "Order",
+                "",
+                "Where is my order ORD-22222?",
+            ),
+        )
+        .await,
+    );
+    outbound_with_status(&api, &fast, 0, "sent").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let outbound = outbound_with_status(&api, &slow, 0, "queued").await;
+        if outbound["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("longer than 1 s"))
+        {
+            break outbound;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outbound}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(waiting["attempts"].as_i64().unwrap() >= 1);
+    assert_eq!(smtp.received().len(), 1, "only Jane's reply arrived");
 }
 
 #[tokio::test]
@@ -513,6 +572,37 @@ async fn held_replies_go_after_approval_and_a_persons_reply_completes_an_escalat
         api.get(&format!("/tickets/{rejected}")).await.json["status"],
         "completed"
     );
+
+    // The same Idempotency-Key again: the stored reply, nothing sent twice; other text: 409.
+    let path = format!("/tickets/{rejected}/messages");
+    let body = json!({ "text": "One more thing: the tracking number is 9400111." });
+    let first = api.post_json(&path, &body, &[("idempotency-key", "k-1")]).await;
+    let again = api.post_json(&path, &body, &[("idempotency-key", "k-1")]).await;
+    assert_eq!((first.status, again.status), (200, 200), "{}", again.text);
+    assert_eq!(again.json["duplicate"], true);
+    assert_eq!(again.json["message"]["message_id"], first.json["message"]["message_id"]);
+    let other = api
+        .post_json(&path, &json!({ "text": "different" }), &[("idempotency-key", "k-1")])
+        .await;
+    assert_eq!(other.status, 409, "{}", other.text);
+    smtp.wait_for(3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.received().len(), 3);
+
+    // A ticket of another channel (a chat widget): its replies are kept, never mailed.
+    let chat = api
+        .post_json(
+            "/tickets",
+            &json!({ "customer_id": "alice.jones@email.com", "channel": "chat", "subject": "Hi", "body": "Do you ship to Canada?" }),
+            &[],
+        )
+        .await;
+    let chat = chat.json["ticket_id"].as_str().unwrap().to_owned();
+    api.wait_for_status(&chat, "awaiting_approval").await;
+    approve(chat.clone(), true).await;
+    api.wait_for_status(&chat, "completed").await;
+    let kept = outbound_with_status(&api, &chat, 0, "recorded").await;
+    assert_eq!(kept["channel"], "chat");
 
     // On an `api` ticket a person's reply is recorded, not sent; bad input is a 4xx.
     let api_ticket = api.create("cust_john_doe", "Hello", "Do you ship to Canada?").await;

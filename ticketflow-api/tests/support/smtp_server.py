@@ -2,7 +2,9 @@
 
 Every message it accepts is written to DIR as <n>.eml, its envelope beside it as <n>.json.
 Recipients whose local part starts with "reject" get a permanent 550 at RCPT, as a mail
-server answers an address that does not exist. It prints "ready" once it listens.
+server answers an address that does not exist; a message to one that starts with "slow" is
+answered only after 60 s, as a server that stalls mid-conversation. It prints "ready" once it
+listens.
 
     python smtp_server.py PORT DIR
 """
@@ -26,6 +28,9 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if any(r.split("@")[0].lower().startswith("slow") for r in envelope.rcpt_tos):
+            await asyncio.sleep(60)
+            return "451 4.3.0 Too slow, try again"
         name = f"{len(os.listdir(self.directory)) // 2 + 1:05d}-{os.getpid()}"
         with open(os.path.join(self.directory, name + ".eml.tmp"), "wb") as f:
             f.write(envelope.original_content)

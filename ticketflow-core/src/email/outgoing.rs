@@ -5,7 +5,7 @@
 use super::{EmailError, display_name, normalize_address};
 use crate::store::{AUTO_SUBMITTED, ConversationMessage};
 
-/// The most References a reply carries: the conversation's first message and its latest.
+/// The most References a reply carries: the conversation's first message and the latest 19.
 const MAX_REFERENCES: usize = 20;
 
 /// The longest subject sent, in characters.
@@ -33,6 +33,15 @@ impl Sender {
             Some(domain) => domain.to_ascii_lowercase(),
             None => address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default(),
         };
+        let hostname = domain.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if !hostname {
+            return Err(EmailError::invalid(
+                "EMAIL_DOMAIN",
+                format!("{domain:?} is not a domain name"),
+            ));
+        }
         Ok(Self { name, address, domain })
     }
 
@@ -135,12 +144,13 @@ pub fn header_text(text: &str, max: usize) -> String {
             space = !line.is_empty();
             continue;
         }
+        let room = max.saturating_sub(line.chars().count());
+        if room < usize::from(space) + 1 {
+            break;
+        }
         if space {
             line.push(' ');
             space = false;
-        }
-        if line.chars().count() >= max {
-            break;
         }
         line.push(c);
     }
@@ -201,6 +211,7 @@ mod tests {
         assert_eq!(header_text("Re: hi\r\nBcc: evil@x.com", 250), "Re: hi Bcc: evil@x.com");
         assert_eq!(header_text("  a\u{0}\u{7f}b\tc  ", 250), "a b c");
         assert_eq!(header_text("abcdef", 3), "abc");
+        assert_eq!(header_text("ab cd", 3), "ab");
     }
 
     #[test]
@@ -227,5 +238,7 @@ mod tests {
         assert_eq!(sender.plus_address(ticket), format!("support+{ticket}@acme.test"));
         let other = Sender::parse("help+x@a.test", Some("Mail.Acme.test")).unwrap();
         assert_eq!(other.plus_address(ticket), format!("help+{ticket}@mail.acme.test"));
+        assert!(Sender::parse("help@a.test", Some("evil.test\r\nBcc: x@y")).is_err());
+        assert!(Sender::parse("help@a.test", Some("a..test")).is_err());
     }
 }

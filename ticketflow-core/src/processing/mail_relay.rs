@@ -31,13 +31,18 @@ pub struct MailRelay {
     pub backoff: Duration,
     /// The longest delay between attempts.
     pub max_backoff: Duration,
+    /// The longest one attempt may take (`EMAIL_SEND_TIMEOUT_SECONDS`): a server that stops
+    /// answering mid-conversation fails the attempt instead of holding the relay.
+    pub attempt_timeout: Duration,
     /// Messages claimed per round.
     pub batch: u32,
     /// Messages handed to the provider at once.
     pub concurrency: usize,
     /// How long to wait for new mail when none is due (a `wake` cuts it short).
     pub idle: Duration,
-    /// How long a claimed message stays hidden: longer than an attempt may take.
+    /// How long a claimed message stays hidden. A round takes at most
+    /// `attempt_timeout × ⌈batch / concurrency⌉`; [`deliver_once`](Self::deliver_once) claims
+    /// for at least that long (and twice it), so no claim lapses while its relay still holds it.
     pub visibility: Duration,
 }
 
@@ -63,7 +68,8 @@ impl MailRelay {
             max_attempts: 8,
             backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(3600),
-            batch: 50,
+            attempt_timeout: Duration::from_secs(30),
+            batch: 16,
             concurrency: 8,
             idle: Duration::from_millis(500),
             visibility: Duration::from_secs(120),
@@ -77,7 +83,14 @@ impl MailRelay {
 
     /// Delivers one round of due mail; returns how many messages it attempted.
     pub async fn deliver_once(&self) -> Result<usize, StoreError> {
-        let due = self.store.claim_deliveries(self.batch, self.visibility).await?;
+        let waves = self
+            .batch
+            .div_ceil(u32::try_from(self.concurrency.max(1)).unwrap_or(u32::MAX));
+        let round = self.attempt_timeout.saturating_mul(waves.max(1));
+        let due = self
+            .store
+            .claim_deliveries(self.batch, self.visibility.max(round.saturating_mul(2)))
+            .await?;
         let attempted = due.len();
         let results = futures::stream::iter(due)
             .map(|message| async move {
@@ -102,7 +115,17 @@ impl MailRelay {
         };
         let span =
             tracing::info_span!("email.send", ticket_id = %message.ticket_id, message_id = %email.message_id, provider);
-        let sent = tracing::Instrument::instrument(self.transport.send(&email), span).await;
+        let sent = tokio::time::timeout(
+            self.attempt_timeout,
+            tracing::Instrument::instrument(self.transport.send(&email), span),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError::Transient(format!(
+                "{provider} took longer than {} s",
+                self.attempt_timeout.as_secs_f64()
+            )))
+        });
         match sent {
             Ok(Handed::Sent) => {
                 metrics::counter!("emails_sent_total", "provider" => provider).increment(1);

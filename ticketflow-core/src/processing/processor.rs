@@ -432,8 +432,9 @@ impl Processor {
             let messages = self.store.messages(ticket.id).await?;
             let (now, earlier): (Vec<_>, Vec<_>) = messages
                 .into_iter()
-                // Automatic mail is kept for people, never read by a turn.
-                .filter(|m| m.turn <= ticket.turn && m.automatic().is_none())
+                // Automatic mail is kept for people, never read by a turn; a reset link is a
+                // secret the model must not see (or repeat).
+                .filter(|m| m.turn <= ticket.turn && m.automatic().is_none() && !m.is_secret())
                 .partition(|m| m.turn == ticket.turn && m.direction == Direction::Inbound);
             if !now.is_empty() {
                 body = now

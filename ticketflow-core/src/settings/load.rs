@@ -256,7 +256,7 @@ mod tests {
             "email_provider" => "smtp",
             "email_from" => "Help <help@example.com>",
             "email_max_attempts" | "email_max_replies_per_hour" => "3",
-            "email_retry_seconds" => "1.5",
+            "email_retry_seconds" | "email_send_timeout_seconds" => "1.5",
             "rust_log" => "debug",
             "demo_data" => "false",
             "approval_required" => "reset_password,create_bug_report",

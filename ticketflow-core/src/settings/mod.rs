@@ -150,6 +150,8 @@ pub struct Settings {
     pub email_max_attempts: u32,
     /// Seconds before a failed delivery is tried again; doubles per attempt, up to an hour.
     pub email_retry_seconds: Seconds,
+    /// Seconds one delivery attempt may take (connecting, sending, the server's answer).
+    pub email_send_timeout_seconds: Seconds,
     /// Automatic replies one address gets per hour, at most; more are kept, not sent.
     pub email_max_replies_per_hour: u32,
     /// The key of an OpenAI-compatible service; unset: the offline engine.
@@ -244,6 +246,7 @@ impl Default for Settings {
             mailgun_base_url: crate::email::transport::MAILGUN_BASE_URL.into(),
             email_max_attempts: 8,
             email_retry_seconds: Seconds::from_secs(30),
+            email_send_timeout_seconds: Seconds::from_secs(30),
             email_max_replies_per_hour: 5,
             openai_api_key: None,
             openai_base_url: "https://api.openai.com/v1".into(),
@@ -303,7 +306,12 @@ impl Settings {
             return invalid("EMAIL_MAX_ATTEMPTS", "must be 1 to 100");
         }
         if let Err(error) = crate::email::Sender::parse(&self.email_from, self.email_domain.as_deref()) {
-            return invalid("EMAIL_FROM", &error.message);
+            let key = if error.field == "EMAIL_DOMAIN" {
+                "EMAIL_DOMAIN"
+            } else {
+                "EMAIL_FROM"
+            };
+            return invalid(key, &error.message);
         }
         let missing = match self.email_provider {
             EmailProvider::Smtp if self.smtp_url.is_none() => Some("SMTP_URL"),

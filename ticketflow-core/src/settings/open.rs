@@ -98,7 +98,7 @@ impl Settings {
     /// The mail relay `EMAIL_PROVIDER` asks for, delivering `store`'s queued e-mail.
     pub fn mail_relay(&self, store: Arc<dyn store::DeliveryStore>) -> Result<crate::processing::MailRelay, StartError> {
         use crate::email::transport::{self, EmailProvider, MailTransport};
-        let timeout = std::time::Duration::from_secs(30);
+        let timeout = self.email_send_timeout_seconds.duration();
         let unusable = |e: transport::DeliveryError| StartError::Email(e.to_string());
         let missing = |name: &str| StartError::Email(format!("{name} is required by EMAIL_PROVIDER"));
         let transport: Arc<dyn MailTransport> = match self.email_provider {
@@ -139,6 +139,7 @@ impl Settings {
         let mut relay = crate::processing::MailRelay::new(store, transport, sender);
         relay.max_attempts = self.email_max_attempts;
         relay.backoff = self.email_retry_seconds.duration();
+        relay.attempt_timeout = timeout;
         Ok(relay)
     }
 }

@@ -42,15 +42,21 @@ pub enum DeliveryOutcome {
 /// auto-replied` and count against the per-address limit); a person's reply does not.
 pub const AUTO_SUBMITTED: &str = "auto_submitted";
 
+/// What a password reset e-mail's text becomes once its delivery is over (sent, failed or
+/// recorded): the link is a secret, kept only as long as it may still go out.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) const DELIVERED_SECRET: &str = "(a password reset link, removed once its delivery ended)";
+
 /// Delivering outbound e-mail.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Claims up to `limit` due `queued` e-mail messages, oldest first, counting an attempt on
-    /// each and hiding it for `visibility` (the longest an attempt may take).
+    /// Claims up to `limit` due `queued` messages of the e-mail channel, oldest first, counting
+    /// an attempt on each and hiding it for `visibility` (longer than its relay's round).
     async fn claim_deliveries(&self, limit: u32, visibility: Duration) -> Result<Vec<ConversationMessage>, StoreError>;
 
-    /// Records what the attempt on `message` came to; a message no longer `queued` (another
-    /// relay finished it) is left as it is.
+    /// Records what the attempt on `message` (as claimed) came to. A message claimed again
+    /// since (its claim lapsed: another relay holds the newer attempt) or no longer `queued` is
+    /// left as it is. A password reset's text is removed once its delivery is over.
     async fn record_delivery(&self, message: &ConversationMessage, outcome: DeliveryOutcome) -> Result<(), StoreError>;
 
     /// How many automatic outbound messages to `address` (compared case-insensitively) were

@@ -324,7 +324,7 @@ pub struct EmailSent {
 }
 
 /// `email_failed`: an outbound message was given up on, after `attempts` attempts, or at once
-/// when it could never be sent (a rejected address, too many automatic replies).
+/// when it could never be sent (a rejected address, a request the provider refuses).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailFailed {

@@ -231,7 +231,8 @@ impl NewMessage {
     }
 
     /// The reply of `ticket`'s turn `turn`, under a Message-ID made from both (so a run that
-    /// records it again records nothing).
+    /// records it again records nothing): queued for delivery on an e-mail ticket, recorded on
+    /// any other.
     pub fn reply_of(ticket: &Ticket, turn: i32, text: &str) -> Self {
         Self {
             direction: Direction::Outbound,
@@ -241,10 +242,11 @@ impl NewMessage {
             text: text.to_owned(),
             reply_text: text.to_owned(),
             message_id: format!("<{}.turn-{turn}@ticketflow>", ticket.id),
-            status: Some(if ticket.channel == "api" {
-                MessageStatus::Recorded
-            } else {
+            // Only e-mail is delivered; any other channel's reply is kept for its own client.
+            status: Some(if ticket.channel == EMAIL_CHANNEL {
                 MessageStatus::Queued
+            } else {
+                MessageStatus::Recorded
             }),
             ..Self::default()
         }
@@ -258,7 +260,7 @@ impl NewMessage {
         let field = |name: &str| mail.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
         Self {
             direction: Direction::Outbound,
-            channel: "email".into(),
+            channel: EMAIL_CHANNEL.into(),
             to_address: Some(field("to").to_owned()),
             subject: field("subject").to_owned(),
             text: field("text").to_owned(),
@@ -276,21 +278,31 @@ impl NewMessage {
 }
 
 impl NewMessage {
-    /// A person's reply on `ticket` (`POST /tickets/{id}/messages`), under a fresh
-    /// Message-ID: queued on an e-mail ticket, recorded on an `api` one.
-    pub fn staff_reply(ticket: &Ticket, text: &str) -> Self {
+    /// A person's reply on `ticket` (`POST /tickets/{id}/messages`): queued on an e-mail
+    /// ticket, recorded on any other. Its Message-ID is made from `idempotency_key` when given
+    /// (the same key again is the same message), else fresh.
+    pub fn staff_reply(ticket: &Ticket, text: &str, idempotency_key: Option<&str>) -> Self {
+        use sha2::Digest as _;
+        let tag = match idempotency_key {
+            Some(key) => hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16]),
+            None => Uuid::now_v7().simple().to_string(),
+        };
         Self {
-            message_id: format!("<{}.staff-{}@ticketflow>", ticket.id, Uuid::now_v7().simple()),
+            message_id: format!("<{}.staff-{tag}@ticketflow>", ticket.id),
             metadata: serde_json::json!({ "by": "staff" }),
             ..Self::reply_of(ticket, ticket.turn, text)
         }
     }
 
     /// This outbound message threaded onto `conversation` (the messages of the turns it
-    /// answers): In-Reply-To the latest inbound message a person wrote, References every
-    /// message but automatic mail, oldest first.
+    /// answers): In-Reply-To the latest inbound message a person wrote, References the
+    /// messages of the thread the customer has seen (theirs, but automatic mail; ours queued
+    /// or sent, but reset links), oldest first.
     pub fn threaded_on(mut self, conversation: &[ConversationMessage]) -> Self {
-        let mut written = conversation.iter().filter(|m| m.automatic().is_none());
+        let mut written = conversation.iter().filter(|m| match m.direction {
+            Direction::Inbound => m.automatic().is_none(),
+            Direction::Outbound => !m.is_secret() && matches!(m.status, MessageStatus::Queued | MessageStatus::Sent),
+        });
         self.references = written.clone().map(|m| m.message_id.clone()).collect();
         self.in_reply_to = written
             .rfind(|m| m.direction == Direction::Inbound)
@@ -322,7 +334,12 @@ pub struct StaffReplied {
     pub message: ConversationMessage,
     /// True when the reply completed an `escalated` ticket.
     pub completed: bool,
+    /// True when the same Message-ID was stored before: nothing was added or sent again.
+    pub duplicate: bool,
 }
+
+/// The channel whose replies are delivered, as e-mail.
+pub const EMAIL_CHANNEL: &str = "email";
 
 /// The metadata `kind` of a message carrying a password reset link: its text is a secret
 /// and is never shown (see [`ConversationMessage::is_secret`]).
@@ -473,8 +490,9 @@ pub trait MessageStore: Send + Sync {
     async fn continue_conversation(&self, ticket_id: Uuid, answered: i32) -> Result<bool, StoreError>;
 
     /// Stores a person's reply on `ticket_id`'s conversation, in its current turn, and
-    /// completes the ticket when it was `escalated` (all in one transaction). `NotFound` for
-    /// an unknown ticket.
+    /// completes the ticket when it was `escalated` (all in one transaction). A Message-ID
+    /// stored before adds nothing and answers the stored message (`duplicate`); with other
+    /// text, `IdempotencyConflict`. `NotFound` for an unknown ticket.
     async fn reply_by_staff(
         &self,
         ticket_id: Uuid,

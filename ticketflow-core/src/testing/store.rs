@@ -1990,7 +1990,7 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
     let (t, _) = store.create(new_ticket("jane@example.com", "Order")).await.unwrap();
     store.append_inbound(t.id, inbound("<s1@x>", "hello?")).await.unwrap();
     let conversation = store.messages(t.id).await.unwrap();
-    let reply = NewMessage::staff_reply(&t, "We are on it.").threaded_on(&conversation);
+    let reply = NewMessage::staff_reply(&t, "We are on it.", None).threaded_on(&conversation);
     assert_eq!(reply.in_reply_to.as_deref(), Some("<s1@x>"));
     assert_eq!(
         reply.references,
@@ -2011,18 +2011,38 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
         )
         .await
         .unwrap();
-    let reply = NewMessage::staff_reply(&escalated, "Done: refunded.");
+    let reply = NewMessage::staff_reply(&escalated, "Done: refunded.", Some("key-1"));
     let done = store
         .reply_by_staff(t.id, reply, Some("req-staff".into()))
         .await
         .unwrap();
-    assert!(done.completed);
+    assert!(done.completed && !done.duplicate);
     assert_eq!(done.ticket.status, TicketStatus::Completed);
+    let again = store
+        .reply_by_staff(
+            t.id,
+            NewMessage::staff_reply(&escalated, "Done: refunded.", Some("key-1")),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate && !again.completed);
+    assert_eq!(again.message.message_id, done.message.message_id);
+    assert!(matches!(
+        store
+            .reply_by_staff(
+                t.id,
+                NewMessage::staff_reply(&escalated, "Other text", Some("key-1")),
+                None
+            )
+            .await,
+        Err(StoreError::IdempotencyConflict(_))
+    ));
     assert_eq!(current(store.as_ref(), t.id).await.status, TicketStatus::Completed);
     assert_eq!(store.messages(t.id).await.unwrap().len(), 4);
     assert!(matches!(
         store
-            .reply_by_staff(Uuid::now_v7(), NewMessage::staff_reply(&t, "x"), None)
+            .reply_by_staff(Uuid::now_v7(), NewMessage::staff_reply(&t, "x", None), None)
             .await,
         Err(StoreError::NotFound(_))
     ));

@@ -25,8 +25,8 @@ impl std::fmt::Debug for SmtpTransport {
 }
 
 impl SmtpTransport {
-    /// A client for the server at `url`, each command within `timeout`. An URL lettre cannot
-    /// read is an error naming it (without its credentials).
+    /// A client for the server at `url`, connecting within `timeout` (the relay bounds a whole
+    /// attempt). An URL lettre cannot read is an error naming it (without its credentials).
     pub fn new(url: &str, timeout: Duration) -> Result<Self, DeliveryError> {
         crate::telemetry::install_crypto_provider();
         let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)

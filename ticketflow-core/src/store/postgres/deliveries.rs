@@ -9,8 +9,9 @@ use sqlx::{FromRow, Row, SqlStr};
 use super::PgStore;
 use super::rows::{MESSAGE_COLUMNS, MessageRow};
 use super::sql::statement;
+use crate::store::deliveries::DELIVERED_SECRET;
 use crate::store::deliveries::{delivery_event, delivery_status};
-use crate::store::{AUTO_SUBMITTED, ConversationMessage, DeliveryOutcome, DeliveryStore, StoreError};
+use crate::store::{AUTO_SUBMITTED, ConversationMessage, DeliveryOutcome, DeliveryStore, PASSWORD_RESET, StoreError};
 
 /// The delivery statements.
 #[derive(Debug)]
@@ -32,21 +33,29 @@ impl DeliverySql {
                     "UPDATE {{schema}}.ticket_messages SET attempts = attempts + 1, \
                          available_at = now() + make_interval(secs => $2) \
                      WHERE id IN (SELECT id FROM {{schema}}.ticket_messages \
-                         WHERE status = 'queued' AND (available_at IS NULL OR available_at <= now()) \
+                         WHERE status = 'queued' AND channel = 'email' \
+                             AND (available_at IS NULL OR available_at <= now()) \
                          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
                      RETURNING {MESSAGE_COLUMNS}"
                 ),
             ),
             record: statement(
                 schema,
-                "UPDATE {schema}.ticket_messages SET status = $2, last_error = $3, \
-                     provider = coalesce($4, provider), available_at = $5, \
-                     sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END \
-                 WHERE id = $1 AND status = 'queued' RETURNING metadata->>'reset_id'",
+                &format!(
+                    "UPDATE {{schema}}.ticket_messages SET status = $2, last_error = $3, \
+                         provider = coalesce($4, provider), available_at = $5, \
+                         sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, \
+                         text = CASE WHEN $2 <> 'queued' AND metadata->>'kind' = '{PASSWORD_RESET}' \
+                             THEN '{DELIVERED_SECRET}' ELSE text END, \
+                         reply_text = CASE WHEN $2 <> 'queued' AND metadata->>'kind' = '{PASSWORD_RESET}' \
+                             THEN '{DELIVERED_SECRET}' ELSE reply_text END \
+                     WHERE id = $1 AND status = 'queued' AND attempts = $6 RETURNING metadata->>'reset_id'"
+                ),
             ),
             reset_status: statement(
                 schema,
-                "UPDATE {schema}.password_resets SET email_status = $2 WHERE id = $1",
+                "UPDATE {schema}.password_resets SET email_status = $2, \
+                     message = CASE WHEN $2 = 'queued' THEN message END WHERE id = $1",
             ),
             automatic_to: statement(
                 schema,
@@ -99,6 +108,7 @@ impl DeliveryStore for PgStore {
             .bind(error)
             .bind(provider)
             .bind(retry_at)
+            .bind(message.attempts)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(updated) = updated else {

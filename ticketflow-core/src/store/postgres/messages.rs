@@ -243,7 +243,7 @@ impl MessageStore for PgStore {
         let persistent = self.db.persistent();
         let mut tx = self.db.begin().await?;
         let ticket = self.lock_ticket_in(&mut tx, ticket_id).await?;
-        bind_message(
+        let inserted = bind_message(
             sqlx::query(self.sql.messages.insert.clone())
                 .persistent(persistent)
                 .bind(ticket.id)
@@ -251,8 +251,10 @@ impl MessageStore for PgStore {
             &message,
         )
         .execute(&mut *tx)
-        .await?;
-        let completed = ticket.status == TicketStatus::Escalated;
+        .await?
+        .rows_affected();
+        let duplicate = inserted == 0;
+        let completed = !duplicate && ticket.status == TicketStatus::Escalated;
         let ticket = if completed {
             let mut change = Transition::to(TicketStatus::Completed);
             change.request_id = request_id;
@@ -275,12 +277,16 @@ impl MessageStore for PgStore {
             .bind(&message.message_id)
             .fetch_one(&mut *tx)
             .await?;
-        let stored = MessageRow::from_row(&stored)?.into();
+        let stored: ConversationMessage = MessageRow::from_row(&stored)?.into();
+        if duplicate && (stored.ticket_id != ticket_id || stored.text != message.text) {
+            return Err(StoreError::IdempotencyConflict(stored.ticket_id));
+        }
         tx.commit().await?;
         Ok(StaffReplied {
             ticket,
             message: stored,
             completed,
+            duplicate,
         })
     }
 

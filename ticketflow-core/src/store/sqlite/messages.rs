@@ -187,10 +187,12 @@ impl MessageStore for SqliteStore {
         let (ticket, _) = fetch_ticket(&mut tx, ticket_id)
             .await?
             .ok_or(StoreError::NotFound(ticket_id))?;
-        insert_message(ticket.id, ticket.turn, &message)
+        let inserted = insert_message(ticket.id, ticket.turn, &message)
             .execute(&mut *tx)
-            .await?;
-        let completed = ticket.status == TicketStatus::Escalated;
+            .await?
+            .rows_affected();
+        let duplicate = inserted == 0;
+        let completed = !duplicate && ticket.status == TicketStatus::Escalated;
         let ticket = if completed {
             let mut change = Transition::to(TicketStatus::Completed);
             change.request_id = request_id;
@@ -204,12 +206,16 @@ impl MessageStore for SqliteStore {
         .bind(&message.message_id)
         .fetch_one(&mut *tx)
         .await?;
-        let stored = MessageRow::from_row(&stored)?.into();
+        let stored: ConversationMessage = MessageRow::from_row(&stored)?.into();
+        if duplicate && (stored.ticket_id != ticket_id || stored.text != message.text) {
+            return Err(StoreError::IdempotencyConflict(stored.ticket_id));
+        }
         tx.commit().await?;
         Ok(StaffReplied {
             ticket,
             message: stored,
             completed,
+            duplicate,
         })
     }
 
