@@ -348,7 +348,8 @@ pub const PASSWORD_RESET: &str = "password_reset";
 /// `Re: <subject>`, without piling up `Re:`s.
 pub fn reply_subject(subject: &str) -> String {
     let trimmed = subject.trim_start();
-    if trimmed.len() >= 3 && trimmed[..3].eq_ignore_ascii_case("re:") {
+    // `get`: the first three bytes of a subject that does not start in ASCII are no `Re:`.
+    if trimmed.get(..3).is_some_and(|start| start.eq_ignore_ascii_case("re:")) {
         trimmed.to_owned()
     } else {
         format!("Re: {trimmed}")
@@ -525,4 +526,19 @@ pub(crate) fn received_event(message: &NewMessage, arrival: Arrival, turn: i32) 
         arrival,
         turn,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply_subject;
+
+    #[test]
+    fn reply_subjects_do_not_pile_up_and_take_any_text() {
+        assert_eq!(reply_subject("Order"), "Re: Order");
+        assert_eq!(reply_subject("  RE: Order"), "RE: Order");
+        assert_eq!(reply_subject("Ă×y"), "Re: Ă×y");
+        assert_eq!(reply_subject("\u{e7d49}ñ"), "Re: \u{e7d49}ñ");
+        assert_eq!(reply_subject("Re"), "Re: Re");
+        assert_eq!(reply_subject(""), "Re: ");
+    }
 }
