@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -16,7 +17,7 @@ use crate::RequestId;
 use crate::access::{ApiKeys, Caller, CreateLimit};
 use crate::error::{ApiError, body};
 use crate::model::{
-    CreateTicket, EventView, Health, HealthView, MessageView, StaffReplyRequest, StaffReplyView, Status,
+    CreateTicket, EventView, Health, HealthView, MessageView, SortOrder, StaffReplyRequest, StaffReplyView, Status,
     TicketAccepted, TicketList, TicketView,
 };
 
@@ -122,8 +123,12 @@ impl TicketsApi {
         })))
     }
 
-    /// List tickets, newest first.
+    /// List tickets, newest first unless `sort` says otherwise; `q` searches subject, body,
+    /// customer and reply (every word must be found; PostgreSQL full-text with stemming, SQLite
+    /// FTS5).
     #[oai(path = "/tickets", method = "get", operation_id = "list_tickets")]
+    // poem-openapi documents each query parameter from an argument of its own.
+    #[allow(clippy::too_many_arguments)]
     async fn list_tickets(
         &self,
         /// 1-based page.
@@ -143,16 +148,21 @@ impl TicketsApi {
         /// Only this customer's tickets.
         #[oai(validator(max_length = 100))]
         customer_id: Query<Option<String>>,
+        /// Words to find in the subject, body, customer or reply (1 to 500 characters).
+        #[oai(validator(min_length = 1, max_length = 500))]
+        q: Query<Option<String>>,
+        /// Only tickets of this channel (`api`, `email`, ...).
+        #[oai(validator(max_length = 50))]
+        channel: Query<Option<String>>,
+        /// Only tickets created at or after this instant (RFC 3339).
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only tickets created before this instant (RFC 3339).
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// `created_desc` (the default), `created_asc`, `updated_desc` or `updated_asc`.
+        sort: Query<Option<SortOrder>>,
         caller: Caller,
     ) -> Result<Json<TicketList>, ApiError> {
         self.authorize(&caller)?;
-        if customer_id.0.as_deref().is_some_and(|c| c.contains('\0')) {
-            return Err(ApiError::Unprocessable(body(
-                "validation_error",
-                "`customer_id` must not contain NUL characters",
-                Some("customer_id".into()),
-            )));
-        }
         let page_result = self
             .store
             .list(&ListQuery {
@@ -160,6 +170,11 @@ impl TicketsApi {
                 page_size: page_size.0,
                 status: status.0.map(Into::into),
                 customer_id: customer_id.0,
+                q: q.0,
+                channel: channel.0,
+                created_after: created_after.0,
+                created_before: created_before.0,
+                sort: sort.0.map(Into::into).unwrap_or_default(),
             })
             .await?;
         Ok(Json(TicketList {

@@ -74,6 +74,32 @@ pub struct TicketAccepted {
     pub status: Status,
 }
 
+/// The order of a ticket list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Newest first.
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Most recently changed first.
+    UpdatedDesc,
+    /// Least recently changed first.
+    UpdatedAsc,
+}
+
+impl From<SortOrder> for ticketflow_core::store::ListSort {
+    fn from(sort: SortOrder) -> Self {
+        use ticketflow_core::store::ListSort;
+        match sort {
+            SortOrder::CreatedDesc => ListSort::CreatedDesc,
+            SortOrder::CreatedAsc => ListSort::CreatedAsc,
+            SortOrder::UpdatedDesc => ListSort::UpdatedDesc,
+            SortOrder::UpdatedAsc => ListSort::UpdatedAsc,
+        }
+    }
+}
+
 /// Ticket statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]

@@ -22,6 +22,7 @@ pub(crate) mod messages;
 mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod search;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod tickets;
@@ -56,6 +57,7 @@ pub use messages::{
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
+pub use search::{ListSort, MAX_SEARCH_CHARS, search_words};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use tickets::{

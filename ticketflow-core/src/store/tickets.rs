@@ -299,6 +299,17 @@ pub struct ListQuery {
     pub status: Option<TicketStatus>,
     /// Only this customer's tickets.
     pub customer_id: Option<String>,
+    /// Only tickets whose subject, body, customer or reply hold every word of this text (see
+    /// [`search_words`](super::search_words)); at most [`MAX_SEARCH_CHARS`](super::MAX_SEARCH_CHARS).
+    pub q: Option<String>,
+    /// Only tickets of this channel (`api`, `email`, ...).
+    pub channel: Option<String>,
+    /// Only tickets created at or after this instant.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only tickets created before this instant.
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// The order.
+    pub sort: super::ListSort,
 }
 
 impl Default for ListQuery {
@@ -308,11 +319,43 @@ impl Default for ListQuery {
             page_size: 20,
             status: None,
             customer_id: None,
+            q: None,
+            channel: None,
+            created_after: None,
+            created_before: None,
+            sort: super::ListSort::default(),
         }
     }
 }
 
 impl ListQuery {
+    /// Checks the text filters: no NUL (PostgreSQL cannot compare it), a search of at most
+    /// [`MAX_SEARCH_CHARS`](super::MAX_SEARCH_CHARS) characters that is not blank.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |field: &'static str, message: &str| StoreError::Validation {
+            field,
+            message: message.to_owned(),
+        };
+        for (field, value) in [
+            ("customer_id", &self.customer_id),
+            ("channel", &self.channel),
+            ("q", &self.q),
+        ] {
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(invalid(field, "must not contain NUL characters"));
+            }
+        }
+        if let Some(q) = &self.q {
+            if q.trim().is_empty() {
+                return Err(invalid("q", "must not be blank"));
+            }
+            if q.chars().count() > super::MAX_SEARCH_CHARS {
+                return Err(invalid("q", "is longer than 500 characters"));
+            }
+        }
+        Ok(())
+    }
+
     /// The page size within 1..=100 and the page at least 1.
     pub fn bounded(&self) -> (u32, u32) {
         (self.page.max(1), self.page_size.clamp(1, 100))

@@ -93,6 +93,7 @@ checks!(
     conversations_follow_the_status_rules,
     outbound_mail_is_claimed_retried_and_recorded_once,
     a_staff_reply_is_threaded_and_completes_an_escalated_ticket,
+    tickets_are_found_by_their_words_and_filtered_and_sorted,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -2046,4 +2047,156 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
             .await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// `q` finds tickets holding every word in subject, body, customer or reply (the reply once a
+/// ticket has one); hostile text finds something or nothing, never an error, except NUL, blank
+/// and overlong text, which are named; channel, creation time and sort apply beside it.
+pub async fn tickets_are_found_by_their_words_and_filtered_and_sorted(store: Arc<dyn Store>) {
+    use crate::store::{ListSort, MAX_SEARCH_CHARS};
+    let create = |customer: &str, subject: &str, body: &str, channel: &str| NewTicket {
+        customer_id: customer.into(),
+        subject: subject.into(),
+        body: body.into(),
+        channel: channel.into(),
+        ..NewTicket::default()
+    };
+    let (refund, _) = store
+        .create(create(
+            "cust_a",
+            "Refund for order ORD-55812",
+            "I was charged twice.",
+            "api",
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (login, _) = store
+        .create(create(
+            "jane@example.com",
+            "Login problem",
+            "I cannot reset my password.",
+            "email",
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (parcel, _) = store
+        .create(create("cust_b", "Shipping", "Where is my parcel?", "api"))
+        .await
+        .unwrap();
+    store
+        .transition(
+            &parcel,
+            Transition::to(TicketStatus::Completed)
+                .with_result(json!({ "final_response": "Your parcel leaves our warehouse tomorrow." })),
+        )
+        .await
+        .unwrap();
+    let search = |q: &str| ListQuery {
+        q: Some(q.into()),
+        ..ListQuery::default()
+    };
+    let ids = |page: crate::store::TicketPage| page.tickets.iter().map(|t| t.id).collect::<Vec<_>>();
+    for (q, found) in [
+        ("refund", vec![refund.id]),
+        ("REFUNDS", vec![refund.id]),
+        ("charged twice", vec![refund.id]),
+        ("charged parcel", vec![]),
+        ("ORD-55812", vec![refund.id]),
+        ("jane@example.com", vec![login.id]),
+        ("password", vec![login.id]),
+        ("warehouse tomorrow", vec![parcel.id]),
+        ("nothing-like-this", vec![]),
+    ] {
+        let page = store.list(&search(q)).await.unwrap();
+        assert_eq!(page.total, found.len() as i64, "{q}");
+        assert_eq!(ids(page), found, "{q}");
+    }
+    let long_quotes = "\"".repeat(MAX_SEARCH_CHARS);
+    for hostile in [
+        "\"",
+        "'",
+        "*",
+        "OR",
+        "refund OR",
+        "NEAR(refund parcel)",
+        "subject:refund",
+        "-refund",
+        "refund*",
+        "(((",
+        "\\",
+        "'; DROP TABLE tickets; --",
+        "\u{202e}refund",
+        long_quotes.as_str(),
+    ] {
+        store
+            .list(&search(hostile))
+            .await
+            .unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
+    }
+    for (bad, field) in [("a\0b", "q"), ("   ", "q")] {
+        match store.list(&search(bad)).await {
+            Err(StoreError::Validation { field: named, .. }) => assert_eq!(named, field, "{bad:?}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        store.list(&search(&"a".repeat(MAX_SEARCH_CHARS + 1))).await,
+        Err(StoreError::Validation { field: "q", .. })
+    ));
+
+    let filtered = |query: ListQuery| {
+        let store = store.clone();
+        async move { ids(store.list(&query).await.unwrap()) }
+    };
+    assert_eq!(
+        filtered(ListQuery {
+            channel: Some("email".into()),
+            ..ListQuery::default()
+        })
+        .await,
+        vec![login.id]
+    );
+    assert_eq!(
+        filtered(ListQuery {
+            created_after: Some(login.created_at),
+            ..ListQuery::default()
+        })
+        .await,
+        vec![parcel.id, login.id]
+    );
+    assert_eq!(
+        filtered(ListQuery {
+            created_before: Some(login.created_at),
+            ..ListQuery::default()
+        })
+        .await,
+        vec![refund.id]
+    );
+    assert_eq!(
+        filtered(ListQuery {
+            sort: ListSort::CreatedAsc,
+            ..ListQuery::default()
+        })
+        .await,
+        vec![refund.id, login.id, parcel.id]
+    );
+    assert_eq!(
+        filtered(ListQuery {
+            sort: ListSort::UpdatedDesc,
+            ..ListQuery::default()
+        })
+        .await[0],
+        parcel.id
+    );
+    assert_eq!(
+        filtered(ListQuery {
+            q: Some("password".into()),
+            channel: Some("api".into()),
+            ..ListQuery::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
 }

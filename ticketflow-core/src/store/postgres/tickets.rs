@@ -428,6 +428,7 @@ impl TicketStore for PgStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<TicketPage, StoreError> {
+        query.validate()?;
         let (page, page_size) = query.bounded();
         let filter = |builder: &mut QueryBuilder<sqlx::Postgres>| {
             builder.push(" WHERE TRUE");
@@ -437,6 +438,26 @@ impl TicketStore for PgStore {
             if let Some(customer) = &query.customer_id {
                 builder.push(" AND customer_id = ").push_bind(customer.clone());
             }
+            if let Some(channel) = &query.channel {
+                builder.push(" AND channel = ").push_bind(channel.clone());
+            }
+            if let Some(after) = query.created_after {
+                builder.push(" AND created_at >= ").push_bind(after);
+            }
+            if let Some(before) = query.created_before {
+                builder.push(" AND created_at < ").push_bind(before);
+            }
+            if let Some(q) = &query.q {
+                // The indexed expression of migration 0010, word for word, so the GIN index
+                // serves it; websearch_to_tsquery reads any text without a syntax error.
+                builder
+                    .push(
+                        " AND to_tsvector('english'::regconfig, subject || ' ' || body || ' ' || customer_id || ' ' \
+                         || coalesce(result->>'final_response', '')) @@ websearch_to_tsquery('english'::regconfig, ",
+                    )
+                    .push_bind(q.clone())
+                    .push(")");
+            }
         };
         let mut count = QueryBuilder::new(self.sql.tickets.count.clone());
         filter(&mut count);
@@ -444,7 +465,8 @@ impl TicketStore for PgStore {
         let mut select = QueryBuilder::new(self.sql.tickets.list.clone());
         filter(&mut select);
         select
-            .push(" ORDER BY created_at DESC, id LIMIT ")
+            .push(query.sort.order_by())
+            .push(" LIMIT ")
             .push_bind(i64::from(page_size))
             .push(" OFFSET ")
             .push_bind(query.offset());

@@ -201,7 +201,18 @@ impl TicketStore for SqliteStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<TicketPage, StoreError> {
+        query.validate()?;
         let (page, page_size) = query.bounded();
+        let words = query.q.as_deref().map(crate::store::search_words);
+        if words.as_ref().is_some_and(Vec::is_empty) {
+            // Punctuation alone: no ticket holds a word of it (as PostgreSQL finds none).
+            return Ok(TicketPage {
+                tickets: Vec::new(),
+                total: 0,
+                page,
+                page_size,
+            });
+        }
         let filter = |builder: &mut QueryBuilder<sqlx::Sqlite>| {
             builder.push(" WHERE 1 = 1");
             if let Some(status) = query.status {
@@ -210,6 +221,24 @@ impl TicketStore for SqliteStore {
             if let Some(customer) = &query.customer_id {
                 builder.push(" AND customer_id = ").push_bind(customer.clone());
             }
+            if let Some(channel) = &query.channel {
+                builder.push(" AND channel = ").push_bind(channel.clone());
+            }
+            if let Some(after) = query.created_after {
+                builder.push(" AND created_at >= ").push_bind(super::timestamp(after));
+            }
+            if let Some(before) = query.created_before {
+                builder.push(" AND created_at < ").push_bind(super::timestamp(before));
+            }
+            if let Some(words) = &words {
+                builder
+                    .push(
+                        " AND id IN (SELECT s.ticket_id FROM ticket_search s JOIN tickets_fts f ON f.rowid = s.id \
+                         WHERE tickets_fts MATCH ",
+                    )
+                    .push_bind(words.join(" "))
+                    .push(")");
+            }
         };
         let mut count = QueryBuilder::new("SELECT count(*) FROM tickets");
         filter(&mut count);
@@ -217,7 +246,8 @@ impl TicketStore for SqliteStore {
         let mut select = QueryBuilder::new(format!("SELECT {TICKET_COLUMNS} FROM tickets"));
         filter(&mut select);
         select
-            .push(" ORDER BY created_at DESC, id LIMIT ")
+            .push(query.sort.order_by())
+            .push(" LIMIT ")
             .push_bind(i64::from(page_size))
             .push(" OFFSET ")
             .push_bind(query.offset());
