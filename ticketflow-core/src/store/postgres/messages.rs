@@ -5,9 +5,8 @@ use sqlx::{FromRow, Row, SqlStr};
 use uuid::Uuid;
 
 use super::PgStore;
-use super::rows::{MESSAGE_COLUMNS, MessageRow, TicketRow};
+use super::rows::{MESSAGE_COLUMNS, MessageRow};
 use super::sql::statement;
-use super::tickets::TransitionWrite;
 use crate::store::messages::{duplicate_of, next_turn, received_event};
 use crate::store::{
     Arrival, ConversationMessage, MessageStore, NewMessage, Received, StaffReplied, StoreError, Ticket, TicketStatus,
@@ -113,17 +112,12 @@ impl PgStore {
             .bind(turn)
             .execute(&mut *tx)
             .await?;
-        let write = TransitionWrite::new(ticket, change);
-        let moved = self
-            .transition_statement(&write)
-            .persistent(persistent)
-            .fetch_optional(&mut *tx)
+        self.transition_in(tx, ticket, change)
             .await?
             .ok_or_else(|| StoreError::Conflict {
                 id: ticket.id,
                 message: format!("ticket {} changed while its turn was starting", ticket.id),
-            })?;
-        Ok(TicketRow::from_row(&moved)?.into())
+            })
     }
 }
 
@@ -258,17 +252,12 @@ impl MessageStore for PgStore {
         let ticket = if completed {
             let mut change = Transition::to(TicketStatus::Completed);
             change.request_id = request_id;
-            let write = TransitionWrite::new(&ticket, change);
-            let moved = self
-                .transition_statement(&write)
-                .persistent(persistent)
-                .fetch_optional(&mut *tx)
+            self.transition_in(&mut tx, &ticket, change)
                 .await?
                 .ok_or_else(|| StoreError::Conflict {
                     id: ticket.id,
                     message: format!("ticket {} changed while a reply was stored", ticket.id),
-                })?;
-            TicketRow::from_row(&moved)?.into()
+                })?
         } else {
             ticket
         };

@@ -332,6 +332,23 @@ impl PgStore {
             .bind(event.request_id.as_deref())
     }
 
+    /// Applies `change` to `ticket` (as read under its lock) in `tx`; `None` when the ticket
+    /// is no longer the version read (the caller names that conflict).
+    pub(super) async fn transition_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ticket: &Ticket,
+        change: Transition,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let write = TransitionWrite::new(ticket, change);
+        let moved = self
+            .transition_statement(&write)
+            .persistent(self.db.persistent())
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok(moved.map(|row| TicketRow::from_row(&row)).transpose()?.map(Into::into))
+    }
+
     /// Locks `ticket_id`'s row in `tx` and reads it, as every writer of a ticket does first.
     pub(super) async fn lock_ticket_in(
         &self,
