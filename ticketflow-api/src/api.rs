@@ -146,13 +146,14 @@ impl TicketsApi {
         /// Only tickets in this status.
         status: Query<Option<Status>>,
         /// Only this customer's tickets.
-        #[oai(validator(max_length = 100))]
+        #[oai(validator(max_length = 100, pattern = r"^[^\x00]*$"))]
         customer_id: Query<Option<String>>,
-        /// Words to find in the subject, body, customer or reply (1 to 500 characters).
-        #[oai(validator(min_length = 1, max_length = 500))]
+        /// Words to find in the subject, body, customer or reply (1 to 500 characters, not
+        /// blank).
+        #[oai(validator(min_length = 1, max_length = 500, pattern = r"^[^\x00]*[^\x00\s][^\x00]*$"))]
         q: Query<Option<String>>,
         /// Only tickets of this channel (`api`, `email`, ...).
-        #[oai(validator(max_length = 50))]
+        #[oai(validator(max_length = 50, pattern = r"^[^\x00]*$"))]
         channel: Query<Option<String>>,
         /// Only tickets created at or after this instant (RFC 3339).
         created_after: Query<Option<DateTime<Utc>>>,
