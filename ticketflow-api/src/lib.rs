@@ -24,6 +24,7 @@ mod edge;
 mod error;
 mod inbound;
 pub mod model;
+mod streams;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, Route, get, handler};
 use poem_openapi::OpenApiService;
+use ticketflow_core::live::EventFeed;
 use ticketflow_core::processing::OutboxRelay;
 use ticketflow_core::queue::Queue;
 use ticketflow_core::settings::Settings;
@@ -73,6 +75,8 @@ pub struct AppState {
     pub email: EmailIntake,
     /// The largest inbound e-mail webhook body (`EMAIL_MAX_BYTES`).
     pub email_max_bytes: usize,
+    /// The live event feed behind the streams (started by their first subscriber).
+    pub feed: EventFeed,
 }
 
 impl AppState {
@@ -80,7 +84,7 @@ impl AppState {
     /// no relay to wake and no /metrics.
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
         Self {
-            store,
+            store: store.clone(),
             queue,
             relay: None,
             metrics: None,
@@ -89,6 +93,7 @@ impl AppState {
             cors_origins: Vec::new(),
             email: EmailIntake::default(),
             email_max_bytes: DEFAULT_EMAIL_MAX_BYTES,
+            feed: EventFeed::new(store.clone()),
         }
     }
 
@@ -128,7 +133,9 @@ impl AppState {
 }
 
 /// The OpenAPI service (for its document).
-pub fn openapi(state: &AppState) -> OpenApiService<(api::TicketsApi, approvals::ApprovalsApi), ()> {
+pub fn openapi(
+    state: &AppState,
+) -> OpenApiService<(api::TicketsApi, streams::StreamsApi, approvals::ApprovalsApi), ()> {
     OpenApiService::new(
         (
             api::TicketsApi {
@@ -137,6 +144,11 @@ pub fn openapi(state: &AppState) -> OpenApiService<(api::TicketsApi, approvals::
                 relay: state.relay.clone(),
                 keys: state.api_keys.clone(),
                 create_limit: state.create_limit.clone(),
+            },
+            streams::StreamsApi {
+                store: state.store.clone(),
+                feed: state.feed.clone(),
+                keys: state.api_keys.clone(),
             },
             approvals::ApprovalsApi {
                 store: state.store.clone(),

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use poem_openapi::{Enum, NewType, Object};
 use ticketflow_core::store::{
-    Approval, ApprovalStatus, ConversationMessage, DeskStats, Ticket, TicketEvent, TicketStatus,
+    Approval, ApprovalStatus, ConversationMessage, DeskStats, EventType, Ticket, TicketEvent, TicketStatus,
 };
 use uuid::Uuid;
 
@@ -221,6 +221,9 @@ pub struct EventView {
     pub id: Uuid,
     /// The ticket.
     pub ticket_id: Uuid,
+    /// Its position among all tickets' events: the order they are streamed in, and the
+    /// `Last-Event-ID` (or `after`) to resume a stream from.
+    pub seq: i64,
     /// `created`, `status_change`, `step_complete`, `retry`, `error`, ...
     pub event_type: String,
     /// The workflow step, for step events.
@@ -238,11 +241,61 @@ impl From<TicketEvent> for EventView {
         Self {
             id: e.id,
             ticket_id: e.ticket_id,
+            seq: e.seq,
             event_type: e.event_type,
             step_name: e.step_name,
             payload: e.payload,
             request_id: e.request_id,
             created_at: e.created_at,
+        }
+    }
+}
+
+/// Kinds of events, for filtering a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The ticket was created.
+    Created,
+    /// Its status changed.
+    StatusChange,
+    /// A workflow step completed.
+    StepComplete,
+    /// Processing failed and is retried later.
+    Retry,
+    /// It failed for good.
+    Error,
+    /// A tool call was journaled or settled.
+    ToolCall,
+    /// A call (or the reply) waits for a person.
+    ApprovalRequested,
+    /// A person decided.
+    ApprovalDecided,
+    /// A message came in.
+    EmailReceived,
+    /// A new turn of the conversation started.
+    TurnStarted,
+    /// An e-mail was accepted by the mail provider.
+    EmailSent,
+    /// An e-mail was given up on.
+    EmailFailed,
+}
+
+impl From<EventKind> for EventType {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Created => EventType::Created,
+            EventKind::StatusChange => EventType::StatusChange,
+            EventKind::StepComplete => EventType::StepComplete,
+            EventKind::Retry => EventType::Retry,
+            EventKind::Error => EventType::Error,
+            EventKind::ToolCall => EventType::ToolCall,
+            EventKind::ApprovalRequested => EventType::ApprovalRequested,
+            EventKind::ApprovalDecided => EventType::ApprovalDecided,
+            EventKind::EmailReceived => EventType::EmailReceived,
+            EventKind::TurnStarted => EventType::TurnStarted,
+            EventKind::EmailSent => EventType::EmailSent,
+            EventKind::EmailFailed => EventType::EmailFailed,
         }
     }
 }

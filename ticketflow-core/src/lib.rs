@@ -40,6 +40,7 @@ pub mod facts;
 pub mod health;
 mod history;
 mod kb;
+pub mod live;
 #[cfg(feature = "openai")]
 pub mod llm;
 pub mod money;

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod desk;
 pub mod smtp;
+pub mod sse;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

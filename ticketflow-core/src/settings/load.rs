@@ -236,7 +236,7 @@ mod tests {
     fn every_setting_is_accepted_from_each_source() {
         // One valid value of each kind, by setting.
         let value = |key: &str| match key {
-            "database_url" | "database_migration_url" => "postgres://u:p@h/db",
+            "database_url" | "database_migration_url" | "database_listen_url" => "postgres://u:p@h/db",
             "rabbitmq_url" => "amqp://u:p@h/%2f",
             "queue_type" => "classic",
             "bind_addr" | "worker_bind_addr" => "127.0.0.1:1234",

@@ -66,6 +66,10 @@ pub struct Settings {
     /// pooler (Supabase's port 6543, or a URL with pgbouncer=true).
     #[schemars(with = "Option<String>")]
     pub database_migration_url: Option<SecretString>,
+    /// A direct or session connection for the live event streams' LISTEN, when DATABASE_URL is
+    /// a transaction pooler (which keeps no LISTEN); unset there, the API polls for new events.
+    #[schemars(with = "Option<String>")]
+    pub database_listen_url: Option<SecretString>,
     /// The PostgreSQL schema the tables live in.
     pub database_schema: String,
     /// Apply migrations at start-up.
@@ -213,6 +217,7 @@ impl Default for Settings {
         Self {
             database_url: None,
             database_migration_url: None,
+            database_listen_url: None,
             database_schema: StoreOptions::default().schema,
             auto_migrate: true,
             rabbitmq_url: None,
@@ -360,6 +365,10 @@ impl Settings {
             schema: self.database_schema.clone(),
             migration_url: self
                 .database_migration_url
+                .as_ref()
+                .map(|url| url.expose_secret().to_owned()),
+            listen_url: self
+                .database_listen_url
                 .as_ref()
                 .map(|url| url.expose_secret().to_owned()),
         }

@@ -2,7 +2,7 @@
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
 //! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
-//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox) — gathered by
+//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox), [`FeedStore`] (reading events as they commit) — gathered by
 //! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
@@ -17,6 +17,7 @@ mod commerce;
 mod deliveries;
 mod error;
 mod events;
+mod feed;
 mod identity;
 pub(crate) mod messages;
 mod outbox;
@@ -49,6 +50,7 @@ pub use events::{
     Interrupted, ManualRetry, Moved, NewEvent, Payload, Released, RetryScheduled, StepCompleted, TicketEvent,
     ToolCalled, TurnStarted, step_complete_event,
 };
+pub use feed::{CommitNotices, FeedRead, FeedStore, InFlight};
 pub use identity::{content_hash, ticket_id};
 pub use messages::{
     Arrival, Attachment, ConversationMessage, Direction, MessageStatus, MessageStore, NewMessage, PASSWORD_RESET,
@@ -84,6 +86,7 @@ pub trait Store:
     + ApprovalStore
     + MessageStore
     + DeliveryStore
+    + FeedStore
     + HistorySource
 {
     /// Applies the migrations that have not run yet.
@@ -101,6 +104,10 @@ pub struct StoreOptions {
     /// PostgreSQL: a direct or session connection for migrations (`DATABASE_MIGRATION_URL`);
     /// required when the database URL is a transaction pooler, which cannot run them.
     pub migration_url: Option<String>,
+    /// PostgreSQL: a direct or session connection for the live feed's LISTEN
+    /// (`DATABASE_LISTEN_URL`); without it the store listens on its own connection, unless
+    /// that is a transaction pooler, which keeps no LISTEN (then the feed polls).
+    pub listen_url: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -108,6 +115,7 @@ impl Default for StoreOptions {
         Self {
             schema: "ticketflow".into(),
             migration_url: None,
+            listen_url: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod claims;
 mod commerce;
 mod db;
 mod deliveries;
+mod feed;
 mod group_commit;
 mod messages;
 mod outbox;
@@ -50,6 +51,9 @@ pub struct PgOptions {
     /// A direct or session connection for migrations (they take an advisory lock and set
     /// `search_path`); `None`: the main URL, unless it is a transaction pooler.
     pub migration_url: Option<String>,
+    /// A direct or session connection for the live feed's LISTEN (`DATABASE_LISTEN_URL`);
+    /// `None`: the main URL, unless it is a transaction pooler (then the feed polls).
+    pub listen_url: Option<String>,
     /// Group commit: how many checkpoint writes may be in flight at once, each committing
     /// whatever concurrent runs have queued meanwhile in one transaction (see
     /// [`checkpoint_batch`](Self::checkpoint_batch)). Fewer means bigger batches under load,
@@ -74,6 +78,7 @@ impl Default for PgOptions {
             acquire_timeout: Duration::from_secs(2),
             transaction_pooler: false,
             migration_url: None,
+            listen_url: None,
             checkpoint_writers: 3,
             checkpoint_batch: 64,
             checkpoint_batch_bytes: 15 * 1024,
@@ -88,6 +93,7 @@ impl PgOptions {
         let mut options = PgOptions {
             schema: store.schema.clone(),
             migration_url: store.migration_url.clone(),
+            listen_url: store.listen_url.clone(),
             ..PgOptions::default()
         };
         let mut url = url.to_owned();
@@ -121,6 +127,9 @@ pub struct PgStore {
     schema: String,
     /// Where migrations run: `None` behind a transaction pooler with no migration URL.
     migration: Option<PgConnectOptions>,
+    /// Where LISTEN runs: a session connection (`None` behind a transaction pooler without
+    /// `DATABASE_LISTEN_URL`: the feed polls).
+    listen: Option<PgConnectOptions>,
     checkpoints: GroupCommit,
 }
 
@@ -208,6 +217,18 @@ impl PgStore {
             None if options.transaction_pooler => None,
             None => Some(connect.clone()),
         };
+        let listen = match &options.listen_url {
+            Some(url) => Some(connect_options(
+                url,
+                "DATABASE_LISTEN_URL",
+                &PgOptions {
+                    transaction_pooler: false,
+                    ..options.clone()
+                },
+            )?),
+            None if options.transaction_pooler => None,
+            None => Some(connect.clone()),
+        };
         // Without TLS a batch of any size goes out in one write (see `checkpoint_batch_bytes`).
         let batch_bytes = match connect.get_ssl_mode() {
             PgSslMode::Disable => usize::MAX,
@@ -251,6 +272,7 @@ impl PgStore {
             sql,
             schema: options.schema,
             migration,
+            listen,
         })
     }
 

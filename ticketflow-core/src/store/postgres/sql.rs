@@ -18,6 +18,7 @@ use super::checkpoints::CheckpointSql;
 use super::claims::ClaimSql;
 use super::commerce::CommerceSql;
 use super::deliveries::DeliverySql;
+use super::feed::FeedSql;
 use super::group_commit::BatchSql;
 use super::messages::MessageSql;
 use super::outbox::OutboxSql;
@@ -45,6 +46,7 @@ pub(super) struct Statements {
     pub approvals: ApprovalSql,
     pub messages: MessageSql,
     pub deliveries: DeliverySql,
+    pub feed: FeedSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -62,6 +64,7 @@ impl Statements {
             approvals: ApprovalSql::new(schema),
             messages: MessageSql::new(schema),
             deliveries: DeliverySql::new(schema),
+            feed: FeedSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,

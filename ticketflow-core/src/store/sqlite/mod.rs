@@ -7,6 +7,7 @@ mod checkpoints;
 mod claims;
 mod commerce;
 mod deliveries;
+mod feed;
 mod messages;
 mod outbox;
 mod rows;
@@ -14,11 +15,13 @@ mod tickets;
 mod tool_calls;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::Notify;
 
 use super::{Store, StoreError};
 
@@ -31,6 +34,9 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// The one writer.
     write: SqlitePool,
+    /// Pinged each time the writer's connection comes back to its pool, which is after every
+    /// write commits (or rolls back): the live feed's notice, in process.
+    commits: Arc<Notify>,
 }
 
 /// Timestamps as fixed-width RFC 3339 UTC text, so that text order is time order.
@@ -63,8 +69,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        let commits = Arc::new(Notify::new());
+        let released = commits.clone();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(move |_, _| {
+                released.notify_one();
+                Box::pin(async { Ok(true) })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
@@ -73,7 +85,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { read, write })
+        Ok(Self { read, write, commits })
     }
 
     /// A write transaction: it takes the database's write lock at once, so no other writer
