@@ -128,3 +128,54 @@ async fn a_store_that_cannot_read_its_tables_is_unhealthy() {
     assert_eq!(answer.0, 503, "{:?}", answer.1);
     assert_eq!(answer.1["database"], "unhealthy");
 }
+
+#[tokio::test]
+async fn streams_follow_tickets_behind_the_pooler_by_polling_or_by_a_listen_url() {
+    let bouncer = PgBouncer::start().await;
+    let direct = fresh_postgres().await;
+    let rabbitmq_url =
+        std::env::var("TEST_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let shared = [
+        ("DATABASE_URL", bouncer.url_for(&direct)),
+        ("DATABASE_MIGRATION_URL", direct.clone()),
+        ("RABBITMQ_URL", rabbitmq_url),
+        ("QUEUE_NAME", format!("tf_test_{}", uuid::Uuid::new_v4().simple())),
+    ];
+    // One API polls (the pooler keeps no LISTEN); the other listens on a direct connection.
+    let (polling_port, listening_port, worker_port) = (free_port(), free_port(), free_port());
+    let mut polling_env = shared.to_vec();
+    polling_env.push(("BIND_ADDR", format!("127.0.0.1:{polling_port}")));
+    let polling = spawn(api_binary(), &polling_env, polling_port).await;
+    let mut listening_env = shared.to_vec();
+    listening_env.push(("BIND_ADDR", format!("127.0.0.1:{listening_port}")));
+    listening_env.push(("DATABASE_LISTEN_URL", direct.clone()));
+    let listening = spawn(api_binary(), &listening_env, listening_port).await;
+
+    let http = client();
+    let response = http
+        .post(format!("{}/tickets", polling.base))
+        .json(&json!({ "subject": "Streamed through the pooler", "body": "Where is order ORD-55812?", "customer_id": "cust_pool" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut streams = Vec::new();
+    for api in [&polling, &listening] {
+        streams.push(support::sse::Sse::open(&format!("{}/tickets/{id}/stream", api.base), None).await);
+    }
+    let mut worker_env = shared.to_vec();
+    worker_env.push(("WORKER_BIND_ADDR", format!("127.0.0.1:{worker_port}")));
+    let _worker = spawn(&worker_binary(), &worker_env, worker_port).await;
+    let mut seen = Vec::new();
+    for stream in &mut streams {
+        let frames = stream.rest().await;
+        let steps = frames.iter().filter(|f| f.event == "step_complete").count();
+        assert_eq!(steps, 6, "{frames:?}");
+        seen.push(frames.iter().map(|f| f.id).collect::<Vec<_>>());
+    }
+    assert_eq!(seen[0], seen[1], "both APIs streamed the same events");
+}

@@ -10,6 +10,10 @@ use super::frontier::Frontier;
 use super::subscription::{Filter, Subscription};
 use crate::store::{InFlight, Store, StoreError, TicketEvent};
 
+/// How long a subscriber waits for the feed to start before it is told the database is
+/// unavailable.
+const START_WAIT: Duration = Duration::from_secs(10);
+
 /// How the feed reads.
 #[derive(Debug, Clone)]
 pub struct FeedOptions {
@@ -109,7 +113,12 @@ impl EventFeed {
         // comes by the broadcast, everything up to it is in the database.
         let batches = self.shared.batches.subscribe();
         let mut through = self.shared.through.subscribe();
-        let through = match *through.wait_for(Option::is_some).await.map_err(closed)? {
+        // The feed starts once the database answers: until then, a subscriber waits a little,
+        // then hears that the database is unavailable.
+        let started = tokio::time::timeout(START_WAIT, through.wait_for(Option::is_some))
+            .await
+            .map_err(|_| StoreError::Unavailable("the event feed cannot read the database yet".into()))?;
+        let through = match *started.map_err(closed)? {
             Some(through) => through,
             None => return Err(closed(())),
         };

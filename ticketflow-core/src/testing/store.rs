@@ -94,6 +94,7 @@ checks!(
     outbound_mail_is_claimed_retried_and_recorded_once,
     a_staff_reply_is_threaded_and_completes_an_escalated_ticket,
     tickets_are_found_by_their_words_and_filtered_and_sorted,
+    the_live_feed_reads_between_seqs_and_hears_of_commits,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -2198,5 +2199,105 @@ pub async fn tickets_are_found_by_their_words_and_filtered_and_sorted(store: Arc
         })
         .await,
         Vec::<Uuid>::new()
+    );
+}
+
+/// The live feed's reads: events after a seq and between two, all tickets' or one's, with
+/// the snapshot's newest seq; commit notices that wake a waiting reader; and an
+/// [`EventFeed`](crate::live::EventFeed) subscription that gets history, then new events, and
+/// ends when its ticket is done.
+pub async fn the_live_feed_reads_between_seqs_and_hears_of_commits(store: Arc<dyn Store>) {
+    use crate::live::{EventFeed, Filter};
+    use crate::store::InFlight;
+
+    let (a, _) = store.create(new_ticket("feed_a", "feed a")).await.unwrap();
+    let (b, _) = store.create(new_ticket("feed_b", "feed b")).await.unwrap();
+    for i in 0..3 {
+        for t in [a.id, b.id] {
+            store
+                .append_event(t, NewEvent::new(EventType::Retry, json!({ "i": i })))
+                .await
+                .unwrap();
+        }
+    }
+    let all = store.read_feed(0, 100).await.unwrap();
+    assert_eq!(all.events.len(), 8);
+    assert!(all.events.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all.newest, all.events.last().unwrap().seq);
+    if let InFlight::Transactions { xmin, xmax } = all.in_flight {
+        assert!(xmin <= xmax);
+    }
+    let limited = store.read_feed(all.events[1].seq, 3).await.unwrap();
+    let seqs = |events: &[crate::store::TicketEvent]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&limited.events), seqs(&all.events[2..5]));
+    assert_eq!(limited.newest, all.newest, "the newest seq, past the limit");
+    let first = all.events[0].seq;
+    let between = store.events_between(None, first, all.events[4].seq, 100).await.unwrap();
+    assert_eq!(seqs(&between), seqs(&all.events[1..5]));
+    let of_a = store.events_between(Some(a.id), 0, i64::MAX, 100).await.unwrap();
+    assert_eq!(of_a.len(), 4);
+    assert!(of_a.iter().all(|e| e.ticket_id == a.id));
+    assert_eq!(store.events_between(Some(a.id), 0, i64::MAX, 2).await.unwrap().len(), 2);
+    assert!(
+        store
+            .events_between(Some(Uuid::new_v4()), 0, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A commit wakes a waiting reader of notices.
+    if let Some(mut notices) = store.commit_notices().await.unwrap() {
+        // Drain what earlier writes left, then wait for the next one.
+        while tokio::time::timeout(std::time::Duration::from_millis(200), notices.next())
+            .await
+            .is_ok()
+        {}
+        let writer = store.clone();
+        let write = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            writer
+                .append_event(b.id, NewEvent::new(EventType::Retry, json!({ "i": 9 })))
+                .await
+                .unwrap();
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(10), notices.next())
+            .await
+            .expect("a notice within 10 s of a commit")
+            .unwrap();
+        write.await.unwrap();
+    }
+
+    // A subscription: history, then what comes next, in order; it ends once the ticket is done.
+    let feed = EventFeed::new(store.clone());
+    let mut followed = feed.subscribe(Filter::ticket(a.id), 0).await.unwrap();
+    for expected in &of_a {
+        assert_eq!(followed.next().await.unwrap().seq, expected.seq);
+    }
+    let current = current(&*store, a.id).await;
+    let done = store
+        .transition(&current, crate::store::Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    assert_eq!(done.status, TicketStatus::FailedPermanent);
+    let last = tokio::time::timeout(std::time::Duration::from_secs(10), followed.next())
+        .await
+        .expect("the new event within 10 s")
+        .unwrap();
+    assert_eq!(last.event_type, "status_change");
+    assert_eq!(last.payload["to"], "failed_permanent");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), followed.next())
+            .await
+            .expect("the subscription ends")
+            .is_none(),
+        "done once the ticket is"
+    );
+    let resumed = feed.subscribe(Filter::ticket(a.id), of_a[1].seq).await.unwrap();
+    let rest: Vec<_> = futures::StreamExt::collect::<Vec<_>>(resumed.into_stream()).await;
+    assert_eq!(
+        rest.len(),
+        of_a.len() - 1,
+        "after the seq asked for, and the final status_change"
     );
 }
