@@ -199,36 +199,41 @@ fn connect_options(url: &str, field: &'static str, options: &PgOptions) -> Resul
     })
 }
 
+/// A session connection for what a transaction pooler cannot do (migrations, LISTEN): the URL
+/// given for it, else the main one unless that is a pooler (then none).
+fn session_options(
+    url: Option<&str>,
+    field: &'static str,
+    main: &PgConnectOptions,
+    options: &PgOptions,
+) -> Result<Option<PgConnectOptions>, StoreError> {
+    match url {
+        Some(url) => Ok(Some(connect_options(
+            url,
+            field,
+            &PgOptions {
+                transaction_pooler: false,
+                ..options.clone()
+            },
+        )?)),
+        None if options.transaction_pooler => Ok(None),
+        None => Ok(Some(main.clone())),
+    }
+}
+
 impl PgStore {
     /// Connects (lazily: the pool opens connections on first use, so the API can start while
     /// the database is down and report it in /health).
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         valid_schema(&options.schema)?;
         let connect = connect_options(url, "DATABASE_URL", &options)?;
-        let migration = match &options.migration_url {
-            Some(url) => Some(connect_options(
-                url,
-                "DATABASE_MIGRATION_URL",
-                &PgOptions {
-                    transaction_pooler: false,
-                    ..options.clone()
-                },
-            )?),
-            None if options.transaction_pooler => None,
-            None => Some(connect.clone()),
-        };
-        let listen = match &options.listen_url {
-            Some(url) => Some(connect_options(
-                url,
-                "DATABASE_LISTEN_URL",
-                &PgOptions {
-                    transaction_pooler: false,
-                    ..options.clone()
-                },
-            )?),
-            None if options.transaction_pooler => None,
-            None => Some(connect.clone()),
-        };
+        let migration = session_options(
+            options.migration_url.as_deref(),
+            "DATABASE_MIGRATION_URL",
+            &connect,
+            &options,
+        )?;
+        let listen = session_options(options.listen_url.as_deref(), "DATABASE_LISTEN_URL", &connect, &options)?;
         // Without TLS a batch of any size goes out in one write (see `checkpoint_batch_bytes`).
         let batch_bytes = match connect.get_ssl_mode() {
             PgSslMode::Disable => usize::MAX,
