@@ -16,8 +16,7 @@
 //! Builds the release binaries first (`cargo build --release --bins`; a no-op when fresh).
 //! Writes `target/bench-results/load-<mode>.json`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sqlx::Connection;
 use tokio::sync::Semaphore;
+
+#[path = "deployment.rs"]
+mod deployment;
+
+use deployment::{
+    build_release_binaries, drop_database, free_port, fresh_database, percentile, release_binary, resident_mib, spawn,
+    wait_healthy,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -69,103 +76,6 @@ fn args() -> Args {
         }
     }
     args
-}
-
-/// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Builds the release binaries under test (a no-op when they are fresh), so the benchmark is
-/// one command. Cargo has released its lock by the time a benchmark runs.
-fn build_release_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .args([
-            "build",
-            "--release",
-            "--bins",
-            "-p",
-            "ticketflow-api",
-            "-p",
-            "ticketflow-worker",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build --release --bins failed");
-}
-
-fn release_binary(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/release")
-        .join(name);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn spawn(binary: &Path, env: &[(&str, String)], log: &Path) -> Proc {
-    let file = || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the log")
-    };
-    let mut command = Command::new(binary);
-    command
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RABBITMQ_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::from(file()))
-        .stderr(Stdio::from(file()));
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    Proc(command.spawn().expect("start the binary"))
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(response) = http.get(format!("{base}/health")).send().await
-            && response.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{base} did not become healthy");
-}
-
-fn resident_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// Reads the database the services share (the source of truth).
@@ -262,18 +172,7 @@ async fn main() {
         ("LOG_FORMAT", "json".into()),
     ];
     let database_url = match args.mode {
-        Mode::Distributed => {
-            let admin = std::env::var("TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL");
-            let name = format!("tf_bench_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create the database");
-            let (prefix, _) = admin.rsplit_once('/').expect("a database in the URL");
-            format!("{prefix}/{name}")
-        }
+        Mode::Distributed => fresh_database().await,
         Mode::Embedded => {
             let path = std::env::temp_dir().join(format!("tf_bench_{}.db", uuid::Uuid::new_v4().simple()));
             format!("sqlite://{}", path.display())
@@ -440,19 +339,7 @@ async fn main() {
     // Leave nothing behind: the run's database or SQLite file.
     drop(db);
     match args.mode {
-        Mode::Distributed => {
-            let admin = std::env::var("TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            if let (Ok(mut conn), Some((_, name))) =
-                (sqlx::PgConnection::connect(&admin).await, database_url.rsplit_once('/'))
-            {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        }
+        Mode::Distributed => drop_database(&database_url).await,
         Mode::Embedded => {
             if let Some(path) = database_url.strip_prefix("sqlite://") {
                 for suffix in ["", "-wal", "-shm"] {

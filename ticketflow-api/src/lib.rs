@@ -25,6 +25,7 @@ mod error;
 mod inbound;
 pub mod model;
 mod streams;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -135,7 +136,15 @@ impl AppState {
 /// The OpenAPI service (for its document).
 pub fn openapi(
     state: &AppState,
-) -> OpenApiService<(api::TicketsApi, streams::StreamsApi, approvals::ApprovalsApi), ()> {
+) -> OpenApiService<
+    (
+        api::TicketsApi,
+        streams::StreamsApi,
+        approvals::ApprovalsApi,
+        webhooks::WebhooksApi,
+    ),
+    (),
+> {
     OpenApiService::new(
         (
             api::TicketsApi {
@@ -153,6 +162,10 @@ pub fn openapi(
             approvals::ApprovalsApi {
                 store: state.store.clone(),
                 relay: state.relay.clone(),
+                keys: state.api_keys.clone(),
+            },
+            webhooks::WebhooksApi {
+                store: state.store.clone(),
                 keys: state.api_keys.clone(),
             },
         ),

@@ -101,10 +101,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let embedded = processor.is_some();
-    let mail = if embedded {
-        Some(settings.mail_relay(store.clone())?)
+    let (mail, webhooks) = if embedded {
+        (
+            Some(settings.mail_relay(store.clone())?),
+            settings.webhook_relay(store.clone()).await?,
+        )
     } else {
-        None
+        (None, None)
     };
     let mut background = Background::start(
         store.clone(),
@@ -112,9 +115,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         processor,
         settings.background_options(settings.worker_concurrency),
     );
-    // The workers deliver e-mail; in embedded mode, this process is the worker.
+    // The workers deliver e-mail and webhooks; in embedded mode, this process is the worker.
     if let Some(mail) = mail {
         background.deliver_mail(mail);
+    }
+    if let Some(webhooks) = webhooks {
+        background.deliver_webhooks(webhooks);
     }
     let state = AppState::from_settings(&settings, store, queue)
         .with_relay(background.relay().clone())

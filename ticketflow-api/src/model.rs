@@ -5,6 +5,7 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use poem_openapi::{Enum, NewType, Object};
 use ticketflow_core::store::{
     Approval, ApprovalStatus, ConversationMessage, DeskStats, EventType, Ticket, TicketEvent, TicketStatus,
+    WebhookDelivery, WebhookStatus,
 };
 use uuid::Uuid;
 
@@ -655,4 +656,138 @@ impl From<DeskStats> for DeskStatsView {
             escalated_tickets: s.escalated_tickets,
         }
     }
+}
+
+/// Where a webhook delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not yet accepted; due at `next_attempt_at`.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up on after `WEBHOOK_RETRY_HOURS`; `POST /webhooks/deliveries/{id}/retry` tries again.
+    Failed,
+}
+
+impl From<WebhookStatus> for DeliveryStatus {
+    fn from(status: WebhookStatus) -> Self {
+        match status {
+            WebhookStatus::Pending => DeliveryStatus::Pending,
+            WebhookStatus::Delivered => DeliveryStatus::Delivered,
+            WebhookStatus::Failed => DeliveryStatus::Failed,
+        }
+    }
+}
+
+impl From<DeliveryStatus> for WebhookStatus {
+    fn from(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Pending => WebhookStatus::Pending,
+            DeliveryStatus::Delivered => WebhookStatus::Delivered,
+            DeliveryStatus::Failed => WebhookStatus::Failed,
+        }
+    }
+}
+
+/// Webhook event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum WebhookEventType {
+    /// A ticket completed.
+    #[oai(rename = "ticket.completed")]
+    TicketCompleted,
+    /// A ticket failed for good.
+    #[oai(rename = "ticket.failed")]
+    TicketFailed,
+    /// A ticket was handed to a person.
+    #[oai(rename = "ticket.escalated")]
+    TicketEscalated,
+    /// A ticket waits for a person's decision.
+    #[oai(rename = "ticket.awaiting_approval")]
+    TicketAwaitingApproval,
+    /// A person decided on a held call.
+    #[oai(rename = "approval.decided")]
+    ApprovalDecided,
+}
+
+impl WebhookEventType {
+    /// The name sent as the body's `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventType::TicketCompleted => "ticket.completed",
+            WebhookEventType::TicketFailed => "ticket.failed",
+            WebhookEventType::TicketEscalated => "ticket.escalated",
+            WebhookEventType::TicketAwaitingApproval => "ticket.awaiting_approval",
+            WebhookEventType::ApprovalDecided => "approval.decided",
+        }
+    }
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DeliveryView {
+    /// Its id.
+    pub id: i64,
+    /// The `webhook-id` header it is sent with (the same at every attempt).
+    pub webhook_id: String,
+    /// The ticket event it announces.
+    pub event_id: Uuid,
+    /// The receiver.
+    pub endpoint: String,
+    /// `ticket.completed`, `ticket.failed`, `ticket.escalated`, `ticket.awaiting_approval`,
+    /// `approval.decided`.
+    pub event_type: String,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// Where it is.
+    pub status: DeliveryStatus,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// When it is next tried (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// The HTTP status of the last answer.
+    pub last_status: Option<i32>,
+    /// What is posted: `{type, timestamp, data}`.
+    pub body: serde_json::Value,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When the receiver accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<WebhookDelivery> for DeliveryView {
+    fn from(d: WebhookDelivery) -> Self {
+        Self {
+            webhook_id: d.webhook_id(),
+            id: d.id,
+            event_id: d.event_id,
+            endpoint: d.endpoint,
+            event_type: d.event_type,
+            ticket_id: d.ticket_id,
+            status: d.status.into(),
+            attempts: d.attempts,
+            next_attempt_at: (d.status == WebhookStatus::Pending).then_some(d.available_at),
+            last_error: d.last_error,
+            last_status: d.last_status,
+            body: d.body,
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+/// A page of webhook deliveries, newest first.
+#[derive(Debug, Clone, Object)]
+pub struct DeliveryList {
+    /// The deliveries.
+    pub deliveries: Vec<DeliveryView>,
+    /// How many match.
+    pub total: i64,
+    /// The page (1-based).
+    pub page: u32,
+    /// The page size.
+    pub page_size: u32,
 }

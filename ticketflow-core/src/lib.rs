@@ -62,6 +62,7 @@ pub mod testing;
 mod ticket;
 pub mod tools;
 pub mod tracing_context;
+pub mod webhooks;
 mod workflow;
 
 pub use engine::{Engine, EngineError, Opinion, Produced};

@@ -81,6 +81,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.background_options(settings.prefetch_count),
     );
     background.deliver_mail(mail);
+    if let Some(webhooks) = settings.webhook_relay(store.clone()).await? {
+        tracing::info!(?webhooks, endpoints = ?settings.webhook_endpoints(), "delivering webhooks");
+        background.deliver_webhooks(webhooks);
+    }
     let probes = Route::new()
         .at("/health", get(health))
         .at("/metrics", get(render_metrics))

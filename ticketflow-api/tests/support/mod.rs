@@ -6,6 +6,7 @@ pub mod app;
 pub mod desk;
 pub mod smtp;
 pub mod sse;
+pub mod webhooks;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

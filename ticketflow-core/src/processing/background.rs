@@ -73,6 +73,12 @@ impl Background {
         self.tasks.push(tokio::spawn(mail.run(self.shutdown.clone())));
     }
 
+    /// Also delivers webhooks through `webhooks`, until the others stop.
+    #[cfg(feature = "http")]
+    pub fn deliver_webhooks(&mut self, webhooks: super::WebhookRelay) {
+        self.tasks.push(tokio::spawn(webhooks.run(self.shutdown.clone())));
+    }
+
     /// The relay, to wake after creating tickets.
     pub fn relay(&self) -> &OutboxRelay {
         &self.relay

@@ -1,7 +1,8 @@
 //! Turning queued tickets into results: the [`Processor`] (claim, run, finish), the
 //! [`Worker`] that feeds it from a queue, the [`OutboxRelay`] that publishes what the database
 //! says must be published, the [`Sweeper`] that rescues tickets nothing would wake, and the
-//! [`MailRelay`] that delivers queued e-mail.
+//! [`MailRelay`] that delivers queued e-mail, and the `WebhookRelay` (feature `http`) that
+//! delivers webhooks.
 //! The binaries only wire these together; the embedded mode runs them all in one process.
 
 mod background;
@@ -10,6 +11,8 @@ mod processor;
 mod relay;
 mod reply;
 mod sweeper;
+#[cfg(feature = "http")]
+mod webhook_relay;
 mod worker;
 
 pub use background::{Background, BackgroundOptions, shutdown_signal};
@@ -17,6 +20,8 @@ pub use mail_relay::MailRelay;
 pub use processor::{ProcessError, Processed, Processor, ProcessorConfig, default_worker_id, requeue_failed};
 pub use relay::{OutboxRelay, RelayError};
 pub use sweeper::Sweeper;
+#[cfg(feature = "http")]
+pub use webhook_relay::WebhookRelay;
 pub use worker::Worker;
 
 /// Runs `round` until `shutdown`, as both relays do: after a round that found nothing to do, it

@@ -242,7 +242,12 @@ mod tests {
             "bind_addr" | "worker_bind_addr" => "127.0.0.1:1234",
             "log_format" => "pretty",
             "auto_migrate" => "false",
-            "cors_origins" => "https://a,https://b",
+            "cors_origins" | "webhook_urls" => "https://a,https://b",
+            "webhook_secret" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "webhook_retry_hours"
+            | "webhook_retry_seconds"
+            | "webhook_max_retry_seconds"
+            | "webhook_timeout_seconds" => "2.5",
             "retry_backoff_seconds" | "sweep_interval_seconds" | "shutdown_grace_seconds" | "llm_timeout_seconds" => {
                 "2.5"
             }

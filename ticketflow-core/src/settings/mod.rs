@@ -158,6 +158,23 @@ pub struct Settings {
     pub email_send_timeout_seconds: Seconds,
     /// Automatic replies one address gets per hour, at most; more are kept, not sent.
     pub email_max_replies_per_hour: u32,
+    /// Comma-separated http(s) URLs that get the webhooks (ticket.completed, ticket.failed,
+    /// ticket.escalated, ticket.awaiting_approval, approval.decided); give every process the
+    /// same list.
+    pub webhook_urls: Vec<String>,
+    /// The webhooks' signing secret: whsec_ and a base64 key (Standard Webhooks). Required
+    /// with WEBHOOK_URLS.
+    #[schemars(with = "Option<String>")]
+    pub webhook_secret: Option<SecretString>,
+    /// Hours a webhook is retried before it is marked failed.
+    pub webhook_retry_hours: f64,
+    /// Seconds before a webhook the receiver did not accept is tried again; doubles per attempt
+    /// (with jitter), up to an hour.
+    pub webhook_retry_seconds: Seconds,
+    /// The longest wait, in seconds, between two attempts of a webhook.
+    pub webhook_max_retry_seconds: Seconds,
+    /// Seconds a receiver has to answer a webhook.
+    pub webhook_timeout_seconds: Seconds,
     /// The key of an OpenAI-compatible service; unset: the offline engine.
     #[schemars(with = "Option<String>")]
     pub openai_api_key: Option<SecretString>,
@@ -250,6 +267,12 @@ impl Default for Settings {
             mailgun_domain: None,
             mailgun_base_url: crate::email::transport::MAILGUN_BASE_URL.into(),
             email_max_attempts: 8,
+            webhook_urls: Vec::new(),
+            webhook_secret: None,
+            webhook_retry_hours: 24.0,
+            webhook_retry_seconds: Seconds::from_secs(5),
+            webhook_max_retry_seconds: Seconds::from_secs(3600),
+            webhook_timeout_seconds: Seconds::from_secs(10),
             email_retry_seconds: Seconds::from_secs(30),
             email_send_timeout_seconds: Seconds::from_secs(30),
             email_max_replies_per_hour: 5,
@@ -310,6 +333,29 @@ impl Settings {
         if !(1..=100).contains(&self.email_max_attempts) {
             return invalid("EMAIL_MAX_ATTEMPTS", "must be 1 to 100");
         }
+        for url in self.webhook_endpoints() {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or("");
+            if rest.is_empty() || rest.starts_with(['/', '?', '#']) || url.chars().any(char::is_whitespace) {
+                return invalid("WEBHOOK_URLS", &format!("`{url}` is not an http(s) URL"));
+            }
+        }
+        if !self.webhook_endpoints().is_empty() && self.webhook_secret.is_none() {
+            return invalid(
+                "WEBHOOK_SECRET",
+                "is required with WEBHOOK_URLS (whsec_ and a base64 key)",
+            );
+        }
+        if let Some(secret) = &self.webhook_secret
+            && let Err(error) = crate::webhooks::WebhookSecret::parse(secret.expose_secret())
+        {
+            return invalid("WEBHOOK_SECRET", error.0);
+        }
+        if !(self.webhook_retry_hours > 0.0 && self.webhook_retry_hours <= 24.0 * 30.0) {
+            return invalid("WEBHOOK_RETRY_HOURS", "must be more than 0 and at most 720");
+        }
         if let Err(error) = crate::email::Sender::parse(&self.email_from, self.email_domain.as_deref()) {
             let key = if error.field == "EMAIL_DOMAIN" {
                 "EMAIL_DOMAIN"
@@ -357,6 +403,15 @@ impl Settings {
             return invalid("GITHUB_REPO", "GITHUB_TOKEN and GITHUB_REPO go together");
         }
         Ok(())
+    }
+
+    /// The webhook endpoints: `WEBHOOK_URLS`, trimmed, blanks dropped.
+    pub fn webhook_endpoints(&self) -> Vec<String> {
+        self.webhook_urls
+            .iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect()
     }
 
     /// How [`store::connect`](crate::store::connect) opens the database.

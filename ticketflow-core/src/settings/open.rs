@@ -45,6 +45,9 @@ pub enum StartError {
     /// `MAILGUN_*`).
     #[error("cannot set up e-mail delivery: {0}")]
     Email(String),
+    /// The webhooks could not be set up (`WEBHOOK_*`).
+    #[error("cannot set up the webhooks: {0}")]
+    Webhooks(String),
     /// Logging, tracing or metrics could not be set up.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
@@ -141,5 +144,40 @@ impl Settings {
         relay.backoff = self.email_retry_seconds.duration();
         relay.attempt_timeout = timeout;
         Ok(relay)
+    }
+
+    /// Registers `WEBHOOK_URLS` as the endpoints that get new events, and returns the relay
+    /// that delivers them (`None` when there are none; what is already queued then waits).
+    #[cfg(feature = "http")]
+    pub async fn webhook_relay(
+        &self,
+        store: Arc<dyn store::Store>,
+    ) -> Result<Option<crate::processing::WebhookRelay>, StartError> {
+        let endpoints = self.webhook_endpoints();
+        for url in &endpoints {
+            crate::webhooks::endpoint_url(url).map_err(|e| StartError::Webhooks(format!("WEBHOOK_URLS: {e}")))?;
+        }
+        store
+            .register_webhook_endpoints(&endpoints)
+            .await
+            .map_err(|e| StartError::Webhooks(format!("cannot register WEBHOOK_URLS: {e}")))?;
+        if endpoints.is_empty() {
+            return Ok(None);
+        }
+        let secret = self
+            .webhook_secret
+            .as_ref()
+            .ok_or_else(|| StartError::Webhooks("WEBHOOK_SECRET is required with WEBHOOK_URLS".into()))?;
+        let secret = crate::webhooks::WebhookSecret::parse(secret.expose_secret())
+            .map_err(|e| StartError::Webhooks(e.to_string()))?;
+        let timeout = self.webhook_timeout_seconds.duration();
+        let sender = crate::webhooks::WebhookSender::new(secret, timeout)
+            .map_err(|e| StartError::Webhooks(format!("cannot build the HTTP client: {e}")))?;
+        let store: Arc<dyn store::WebhookStore> = store;
+        let mut relay = crate::processing::WebhookRelay::new(store, sender, timeout);
+        relay.retry_window = std::time::Duration::from_secs_f64(self.webhook_retry_hours * 3600.0);
+        relay.backoff = self.webhook_retry_seconds.duration();
+        relay.max_backoff = self.webhook_max_retry_seconds.duration().max(relay.backoff);
+        Ok(Some(relay))
     }
 }

@@ -2,7 +2,7 @@
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
 //! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
-//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox), [`FeedStore`] (reading events as they commit) — gathered by
+//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox), [`FeedStore`] (reading events as they commit), [`WebhookStore`] (the webhooks' outbox) — gathered by
 //! [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
@@ -28,6 +28,7 @@ mod search;
 mod sqlite;
 mod tickets;
 mod tool_calls;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,6 +71,10 @@ pub use tool_calls::{
     Applied, BugReport, CallEffects, CallStatus, Effect, Escalation, NewToolCall, PasswordReset, Render, Settlement,
     ToolCall, ToolStore, UnknownCallStatus, effect_id,
 };
+pub use webhooks::{
+    UnknownWebhookStatus, WEBHOOK_EVENT_TYPES, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery,
+    WebhookStatus, WebhookStore,
+};
 
 use crate::HistorySource;
 
@@ -87,6 +92,7 @@ pub trait Store:
     + MessageStore
     + DeliveryStore
     + FeedStore
+    + WebhookStore
     + HistorySource
 {
     /// Applies the migrations that have not run yet.

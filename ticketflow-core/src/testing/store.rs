@@ -95,6 +95,7 @@ checks!(
     a_staff_reply_is_threaded_and_completes_an_escalated_ticket,
     tickets_are_found_by_their_words_and_filtered_and_sorted,
     the_live_feed_reads_between_seqs_and_hears_of_commits,
+    webhooks_are_queued_with_their_events_and_delivered_once,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -2300,4 +2301,181 @@ pub async fn the_live_feed_reads_between_seqs_and_hears_of_commits(store: Arc<dy
         of_a.len() - 1,
         "after the seq asked for, and the final status_change"
     );
+}
+
+/// The webhook outbox: a delivery per (event, endpoint) written with the event, with the ticket
+/// as the event left it; claims count attempts and hide deliveries; outcomes are fenced by the
+/// attempt; a person's retry; endpoints that stop getting new events.
+pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc<dyn Store>) {
+    use crate::store::{Transition, WebhookOutcome, WebhookQuery, WebhookStatus};
+    use std::time::Duration;
+
+    let (quiet, _) = store.create(new_ticket("hooks", "before any endpoint")).await.unwrap();
+    store
+        .transition(&quiet, Transition::to(TicketStatus::Completed))
+        .await
+        .unwrap();
+    let all = |status: Option<WebhookStatus>| WebhookQuery {
+        status,
+        page: 1,
+        page_size: 100,
+        ..WebhookQuery::default()
+    };
+    assert_eq!(
+        store.webhook_deliveries(&all(None)).await.unwrap().total,
+        0,
+        "no endpoint, no delivery"
+    );
+
+    let endpoints = ["http://a.example/hook".to_owned(), "http://b.example/hook".to_owned()];
+    store.register_webhook_endpoints(&endpoints).await.unwrap();
+    store.register_webhook_endpoints(&endpoints).await.unwrap();
+    let (t, _) = store.create(new_ticket("hooks", "hooked")).await.unwrap();
+    let (claimed, _) = store.claim(t.id, "w1", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(
+        store.webhook_deliveries(&all(None)).await.unwrap().total == 0,
+        "processing is not an event type"
+    );
+    let done = store
+        .transition(
+            &claimed,
+            Transition::to(TicketStatus::Completed).with_result(json!({ "final_response": "Done." })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, TicketStatus::Completed);
+    let page = store
+        .webhook_deliveries(&all(Some(WebhookStatus::Pending)))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    for delivery in &page.deliveries {
+        assert_eq!(delivery.event_type, "ticket.completed");
+        assert_eq!(delivery.ticket_id, t.id);
+        assert_eq!(delivery.body["type"], "ticket.completed");
+        assert_eq!(delivery.body["data"]["id"], t.id.to_string());
+        assert_eq!(
+            delivery.body["data"]["status"], "completed",
+            "the ticket as the event left it"
+        );
+        assert_eq!(delivery.body["data"]["result"]["final_response"], "Done.");
+        assert!(delivery.body["timestamp"].is_string());
+    }
+    let [first, second] = [&page.deliveries[0], &page.deliveries[1]];
+    assert_eq!(first.event_id, second.event_id);
+    assert_ne!(first.webhook_id(), second.webhook_id(), "one webhook-id per endpoint");
+    let stored_events = store.events(t.id).await.unwrap();
+    assert!(
+        stored_events
+            .iter()
+            .any(|e| e.id == first.event_id && e.event_type == "status_change")
+    );
+
+    // Claims: each delivery once, an attempt counted, hidden while claimed.
+    let batch = store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    assert!(batch.iter().all(|d| d.attempts == 1));
+    assert!(
+        store
+            .claim_webhooks(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_webhook(&batch[0], &WebhookOutcome::Delivered { status: 204 })
+        .await
+        .unwrap();
+    let soon = chrono::Utc::now() - chrono::Duration::seconds(1);
+    store
+        .record_webhook(
+            &batch[1],
+            &WebhookOutcome::Retry {
+                error: "the receiver answered 500".into(),
+                status: Some(500),
+                retry_at: soon,
+            },
+        )
+        .await
+        .unwrap();
+    let delivered = store
+        .webhook_deliveries(&all(Some(WebhookStatus::Delivered)))
+        .await
+        .unwrap();
+    assert_eq!(delivered.total, 1);
+    assert_eq!(delivered.deliveries[0].last_status, Some(204));
+    assert!(delivered.deliveries[0].delivered_at.is_some());
+    let again = store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1, "the retry is due");
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("the receiver answered 500"));
+    // A stale claim's outcome is ignored: the delivery was claimed again since.
+    store
+        .record_webhook(
+            &batch[1],
+            &WebhookOutcome::Failed {
+                error: "stale".into(),
+                status: None,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_webhook(
+            &again[0],
+            &WebhookOutcome::Failed {
+                error: "gave up".into(),
+                status: Some(503),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store
+        .webhook_deliveries(&all(Some(WebhookStatus::Failed)))
+        .await
+        .unwrap();
+    assert_eq!(failed.total, 1);
+    assert_eq!(failed.deliveries[0].last_error.as_deref(), Some("gave up"));
+
+    // A person's retry makes a failed delivery due; a delivered one is a conflict.
+    let retried = store.retry_webhook(failed.deliveries[0].id).await.unwrap().unwrap();
+    assert_eq!(retried.status, WebhookStatus::Pending);
+    assert_eq!(
+        store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap().len(),
+        1
+    );
+    assert!(matches!(
+        store.retry_webhook(delivered.deliveries[0].id).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(store.retry_webhook(i64::MAX).await.unwrap().is_none());
+
+    // Filters, and an endpoint that stops getting new events.
+    let by_ticket = WebhookQuery {
+        ticket_id: Some(t.id),
+        event_type: Some("ticket.completed".into()),
+        ..all(None)
+    };
+    assert_eq!(store.webhook_deliveries(&by_ticket).await.unwrap().total, 2);
+    let other_type = WebhookQuery {
+        event_type: Some("ticket.failed".into()),
+        ..all(None)
+    };
+    assert_eq!(store.webhook_deliveries(&other_type).await.unwrap().total, 0);
+    store.register_webhook_endpoints(&endpoints[..1]).await.unwrap();
+    let (u, _) = store.create(new_ticket("hooks", "one endpoint left")).await.unwrap();
+    store
+        .transition(&u, Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    let of_u = store
+        .webhook_deliveries(&WebhookQuery {
+            ticket_id: Some(u.id),
+            ..all(None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_u.total, 1);
+    assert_eq!(of_u.deliveries[0].endpoint, endpoints[0]);
+    assert_eq!(of_u.deliveries[0].event_type, "ticket.failed");
 }

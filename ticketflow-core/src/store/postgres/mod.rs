@@ -16,6 +16,7 @@ mod rows;
 mod sql;
 mod tickets;
 mod tool_calls;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;

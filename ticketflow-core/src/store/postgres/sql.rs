@@ -24,6 +24,7 @@ use super::messages::MessageSql;
 use super::outbox::OutboxSql;
 use super::tickets::TicketSql;
 use super::tool_calls::ToolCallSql;
+use super::webhooks::WebhookSql;
 
 /// Whether a statement's row locks wait for a row someone else has locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub(super) struct Statements {
     pub messages: MessageSql,
     pub deliveries: DeliverySql,
     pub feed: FeedSql,
+    pub webhooks: WebhookSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -65,6 +67,7 @@ impl Statements {
             messages: MessageSql::new(schema),
             deliveries: DeliverySql::new(schema),
             feed: FeedSql::new(schema),
+            webhooks: WebhookSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,

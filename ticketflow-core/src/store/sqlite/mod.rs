@@ -13,6 +13,7 @@ mod outbox;
 mod rows;
 mod tickets;
 mod tool_calls;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
