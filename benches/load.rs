@@ -8,7 +8,11 @@
 //! ```text
 //! cargo bench -p benches --bench load -- --mode distributed --rate 500 --seconds 60 --workers 1
 //! cargo bench -p benches --bench load -- --mode embedded --rate 300 --seconds 60
+//! cargo bench -p benches --bench load -- --mode distributed --rate 300 --seconds 30 --webhooks dead
 //! ```
+//!
+//! `--webhooks dead` points `WEBHOOK_URLS` at a port nobody listens on, so that every
+//! completion's webhook fails and is retried throughout: the throughput should not move.
 //!
 //! Open loop: requests are sent on schedule whether or not earlier ones answered, and each
 //! latency is measured from the moment its request was due, so a stall shows up in the
@@ -46,6 +50,8 @@ struct Args {
     workers: usize,
     connections: usize,
     prefetch: usize,
+    /// Webhooks to a receiver that is down for the whole run (`--webhooks dead`).
+    dead_webhooks: bool,
 }
 
 fn args() -> Args {
@@ -56,6 +62,7 @@ fn args() -> Args {
         workers: 1,
         connections: 64,
         prefetch: 32,
+        dead_webhooks: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -72,6 +79,7 @@ fn args() -> Args {
             "--workers" => args.workers = value().parse().unwrap_or(args.workers),
             "--connections" => args.connections = value().parse().unwrap_or(args.connections),
             "--prefetch" => args.prefetch = value().parse().unwrap_or(args.prefetch),
+            "--webhooks" => args.dead_webhooks = value() == "dead",
             _ => {} // cargo bench passes --bench
         }
     }
@@ -189,6 +197,12 @@ async fn main() {
     } else {
         env.push(("WORKER_CONCURRENCY", args.prefetch.to_string()));
     }
+    if args.dead_webhooks {
+        // Every event of every ticket becomes a delivery that keeps failing.
+        env.push(("WEBHOOK_URLS", format!("http://127.0.0.1:{}/hooks", free_port())));
+        env.push(("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()));
+        env.push(("WEBHOOK_RETRY_SECONDS", "1".into()));
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections)
         .timeout(Duration::from_secs(30))
@@ -303,6 +317,7 @@ async fn main() {
         "workers": if args.mode == Mode::Distributed { args.workers } else { 0 },
         "prefetch_or_concurrency": args.prefetch,
         "connections": args.connections,
+        "dead_webhooks": args.dead_webhooks,
         "create_ms": { "p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99), "max": latencies.last().copied().unwrap_or(0.0) },
         "errors": errors,
         "completed": completed,

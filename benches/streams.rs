@@ -262,14 +262,38 @@ async fn main() {
     .expect("completions");
     let mut complete = [0usize; 2];
     let mut lags = [Vec::new(), Vec::new()];
+    let mut shortfalls = [Vec::new(), Vec::new()];
     for (kind, tasks, expected) in [(0, firehose, &all), (1, watchers, &completions)] {
         for task in tasks {
             let seen = task.await.expect("a subscriber");
             if seen.seqs == *expected {
                 complete[kind] += 1;
+            } else {
+                let got: std::collections::BTreeSet<i64> = seen.seqs.iter().copied().collect();
+                let missing: Vec<i64> = expected.iter().copied().filter(|s| !got.contains(s)).collect();
+                let ordered = seen.seqs.windows(2).all(|w| w[0] < w[1]);
+                shortfalls[kind].push(json!({
+                    "missing": missing.len(),
+                    "first_missing": missing.first(),
+                    "last_missing": missing.last(),
+                    "last_expected": expected.last(),
+                    "in_order_without_repeats": ordered,
+                }));
             }
             lags[kind].extend(seen.lags_ms);
         }
+    }
+    let [firehose_shortfalls, watcher_shortfalls] = shortfalls;
+    if let Some(first) = firehose_shortfalls.first() {
+        let seq = first["first_missing"].as_i64().unwrap_or(0);
+        let around: Vec<(i64, String, Option<String>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT seq, event_type, step_name, created_at FROM ticketflow.ticket_events WHERE seq BETWEEN $1 - 3 AND $1 + 3 ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(&mut db)
+        .await
+        .unwrap_or_default();
+        println!("around the first missing event: {around:?}");
     }
     let [firehose_lags, watcher_lags] = lags;
     let report = json!({
@@ -285,6 +309,8 @@ async fn main() {
         "firehose_complete_and_in_order": complete[0],
         "completion_watchers": summary(watcher_lags),
         "watchers_complete_and_in_order": complete[1],
+        "firehose_shortfalls": firehose_shortfalls.into_iter().take(3).collect::<Vec<_>>(),
+        "watcher_shortfalls": watcher_shortfalls.into_iter().take(3).collect::<Vec<_>>(),
         "api_rss_mib": { "idle": api_rss_idle, "subscribed": api_rss_subscribed, "peak": peak_rss.load(Ordering::Relaxed) as f64 / 1024.0 },
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));

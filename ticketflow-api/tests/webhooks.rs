@@ -268,3 +268,41 @@ async fn bad_webhook_settings_stop_the_start_with_the_setting_named() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_worker_on_postgres_delivers_the_webhooks_of_the_tickets_it_processes() {
+    let mut receiver = Receiver::new();
+    receiver.start(&[]).await;
+    let database_url = support::fresh_postgres().await;
+    let rabbitmq_url =
+        std::env::var("TEST_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let shared = vec![
+        ("DATABASE_URL", database_url),
+        ("RABBITMQ_URL", rabbitmq_url),
+        ("QUEUE_NAME", format!("tf_test_{}", uuid::Uuid::new_v4().simple())),
+    ];
+    let api = spawn_api(&shared).await;
+    let port = support::free_port();
+    let mut worker_env = shared.clone();
+    worker_env.extend([
+        ("WORKER_BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("WEBHOOK_URLS", receiver.url()),
+        ("WEBHOOK_SECRET", SECRET.to_owned()),
+    ]);
+    let _worker = support::spawn(&support::worker_binary(), &worker_env, port).await;
+    let http = client();
+    let id = create(
+        &http,
+        &api.base,
+        json!({ "customer_id": "cust_hook", "subject": "Opening hours", "body": "When are you open on Sundays?" }),
+    )
+    .await;
+    wait_for_status(&http, &api.base, &id, "completed").await;
+    let accepted = receiver.wait_for_accepted(1).await;
+    assert_eq!(accepted[0]["verified"], true);
+    assert_eq!(accepted[0]["body"]["type"], "ticket.completed");
+    assert_eq!(accepted[0]["body"]["data"]["id"], id.as_str());
+    let listed = get_json(&http, &format!("{}/webhooks/deliveries?ticket_id={id}", api.base)).await;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["deliveries"][0]["webhook_id"], accepted[0]["webhook_id"]);
+}

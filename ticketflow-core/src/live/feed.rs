@@ -182,19 +182,17 @@ async fn listen(store: Arc<dyn Store>, wake: Arc<Notify>) {
     }
 }
 
-/// Where the feed starts: the newest seq, once every transaction in flight when it was read
-/// has ended (one of them could still commit a lower seq).
+/// Where the feed starts: the newest seq, once every writer in flight when it was read has
+/// ended (one of them could still commit a lower seq).
 async fn starting_point(store: &dyn Store, recheck: Duration) -> Result<Frontier, StoreError> {
-    let first = store.read_feed(i64::MAX, 1).await?;
-    let InFlight::Transactions { xmax, .. } = first.in_flight else {
+    let first = store.read_feed(i64::MAX, 1, &[]).await?;
+    let InFlight::Writers(writers) = first.in_flight else {
         return Ok(Frontier::at(first.newest));
     };
-    loop {
-        match store.read_feed(i64::MAX, 1).await?.in_flight {
-            InFlight::Transactions { xmin, .. } if xmin < xmax => tokio::time::sleep(recheck).await,
-            _ => return Ok(Frontier::at(first.newest)),
-        }
+    while !store.read_feed(i64::MAX, 1, &writers).await?.waited_for_ended {
+        tokio::time::sleep(recheck).await;
     }
+    Ok(Frontier::at(first.newest))
 }
 
 /// The reader: reads after the frontier at each wake (or poll, or recheck while holding
@@ -229,7 +227,10 @@ async fn read(
             _ = tokio::time::sleep(wait) => {}
         }
         loop {
-            match store.read_feed(frontier.through(), options.batch).await {
+            match store
+                .read_feed(frontier.through(), options.batch, frontier.waiting_for())
+                .await
+            {
                 Ok(events) => {
                     failures = 0;
                     let more = events.events.len() >= options.batch as usize;

@@ -5,36 +5,37 @@
 //! lose 10. The frontier sends an event only when no event below it can still appear:
 //!
 //! - an event right after the last one sent (no gap) is safe: every seq below it is settled;
-//! - after a gap, the events read are held back until every transaction that was in flight
-//!   when they were read has ended (a later snapshot's `xmin` reaches that read's `xmax`).
-//!   Then the gap is permanent (a rollback, a conflict, a crash) or filled, and everything up
-//!   to the newest event that read saw is safe. A transaction that starts later takes its seqs
-//!   later, above all of them: migration 0011 makes a transaction hold its id before it takes
-//!   a seq, so one that took a seq is always among those in flight;
-//! - a snapshot with nothing in flight settles everything it saw.
+//! - after a gap, the events read are held back, and the feed notes who held the event
+//!   table's write lock just after that read's snapshot. A transaction takes the lock before
+//!   it takes a seq and keeps it to its end, so every seq below the newest one the read saw
+//!   belongs to a transaction that was visible to the read, or ended before the lock was
+//!   looked at, or is among those noted. Once all of those have ended — checked before a
+//!   later read's snapshot — that later read sees every such seq that committed: everything
+//!   up to the newest seq the first read saw is settled, and a gap that remains is permanent
+//!   (a rollback, a conflict, a crash);
+//! - a store whose single writer commits in seq order (SQLite) settles everything it reads.
 
 use crate::store::{FeedRead, InFlight, TicketEvent};
 
 /// The feed's position: the last seq sent, how far the sequence is known to be settled, and
-/// the read whose in-flight transactions it waits for, if it holds events back.
+/// the read whose writers it waits for, if it holds events back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frontier {
     /// The last seq sent: every seq at or below it that will ever commit has been sent.
     through: i64,
-    /// Every seq at or below it that will ever commit had committed when last read (it can be
-    /// ahead of `through` when a read stopped at its limit).
+    /// Every seq at or below it that will ever commit is visible to the reads from now on (it
+    /// can be ahead of `through` when a read stopped at its limit).
     settled: i64,
-    /// Events after a gap wait for this read's transactions to end.
+    /// Events after a gap wait for these writers to end.
     horizon: Option<Horizon>,
 }
 
 /// A read that saw a gap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Horizon {
-    /// The read's first unassigned transaction id: once the oldest transaction in flight is at
-    /// or past it, every transaction that read saw running has ended.
-    xmax: u64,
-    /// The newest seq that read saw: settled once those transactions have ended.
+    /// Who held the write lock just after that read's snapshot.
+    writers: Vec<String>,
+    /// The newest seq that read saw: settled once those writers have ended.
     seq: i64,
 }
 
@@ -54,28 +55,31 @@ impl Frontier {
     }
 
     /// True while events are held back (the feed reads again soon, without waiting for a
-    /// notice: the transactions it waits for may write no event at all).
+    /// notice: the writers it waits for may write no event at all).
     pub fn holding(&self) -> bool {
         self.horizon.is_some()
     }
 
-    /// Takes a read of the events after [`through`](Self::through) and returns those now safe
-    /// to send, in seq order; the rest wait for a later read.
+    /// The writers the next read must check for before its snapshot.
+    pub fn waiting_for(&self) -> &[String] {
+        self.horizon.as_ref().map_or(&[], |h| h.writers.as_slice())
+    }
+
+    /// Takes a read of the events after [`through`](Self::through), made with
+    /// [`waiting_for`](Self::waiting_for), and returns those now safe to send, in seq order;
+    /// the rest wait for a later read.
     pub fn advance(&mut self, read: FeedRead) -> Vec<TicketEvent> {
         let FeedRead {
             events,
             newest,
             in_flight,
+            waited_for_ended,
         } = read;
-        match in_flight {
-            InFlight::Nothing => self.settle(newest),
-            InFlight::Transactions { xmin, xmax } if xmin >= xmax => self.settle(newest),
-            InFlight::Transactions { xmin, .. } => {
-                if let Some(horizon) = self.horizon.filter(|h| xmin >= h.xmax) {
-                    self.horizon = None;
-                    self.settle(horizon.seq);
-                }
-            }
+        if waited_for_ended && let Some(horizon) = self.horizon.take() {
+            self.settled = self.settled.max(horizon.seq);
+        }
+        if in_flight == InFlight::Nothing {
+            self.settled = self.settled.max(newest);
         }
         let mut safe = Vec::new();
         let mut held = false;
@@ -91,20 +95,13 @@ impl Frontier {
                 break;
             }
         }
-        if let InFlight::Transactions { xmax, .. } = in_flight
+        if let InFlight::Writers(writers) = in_flight
             && held
             && self.horizon.is_none()
         {
-            self.horizon = Some(Horizon { xmax, seq: newest });
+            self.horizon = Some(Horizon { writers, seq: newest });
         }
         safe
-    }
-
-    fn settle(&mut self, seq: i64) {
-        self.settled = self.settled.max(seq);
-        if self.horizon.is_some_and(|h| h.seq <= self.settled) {
-            self.horizon = None;
-        }
     }
 }
 
@@ -128,11 +125,14 @@ mod tests {
         }
     }
 
-    fn read(after: i64, seqs: &[i64], xmin: u64, xmax: u64) -> FeedRead {
+    /// A read after `after` of the committed `seqs`, with `writers` holding the lock after it,
+    /// and whether the writers waited for had ended before it.
+    fn read(after: i64, seqs: &[i64], writers: &[&str], ended: bool) -> FeedRead {
         FeedRead {
             events: seqs.iter().copied().filter(|s| *s > after).map(event).collect(),
             newest: seqs.iter().copied().max().unwrap_or(after),
-            in_flight: InFlight::Transactions { xmin, xmax },
+            in_flight: InFlight::Writers(writers.iter().map(|w| (*w).to_owned()).collect()),
+            waited_for_ended: ended,
         }
     }
 
@@ -141,71 +141,80 @@ mod tests {
     }
 
     #[test]
-    fn consecutive_events_go_at_once_even_with_transactions_in_flight() {
+    fn consecutive_events_go_at_once_even_with_writers_in_flight() {
         let mut frontier = Frontier::at(0);
-        assert_eq!(seqs(&frontier.advance(read(0, &[1, 2, 3], 100, 105))), [1, 2, 3]);
+        assert_eq!(seqs(&frontier.advance(read(0, &[1, 2, 3], &["3/7"], true))), [1, 2, 3]);
         assert_eq!(frontier.through(), 3);
         assert!(!frontier.holding());
     }
 
     #[test]
-    fn events_after_a_gap_wait_until_the_gap_can_no_longer_fill() {
+    fn events_after_a_gap_wait_for_the_writers_seen_with_them() {
         let mut frontier = Frontier::at(0);
-        // Seq 2 is taken by transaction 100, still running; 3 committed.
-        assert_eq!(seqs(&frontier.advance(read(0, &[1, 3], 100, 102))), [1]);
+        // Seq 2 belongs to writer 3/7, still running; 3 committed.
+        assert_eq!(seqs(&frontier.advance(read(0, &[1, 3], &["3/7"], true))), [1]);
         assert!(frontier.holding());
-        // 100 still runs: nothing more, however often the feed reads.
+        assert_eq!(frontier.waiting_for(), ["3/7"]);
+        // 3/7 still runs: nothing more, however often the feed reads.
+        assert!(frontier.advance(read(1, &[1, 3, 4], &["3/7", "4/2"], false)).is_empty());
+        // 3/7 committed seq 2 and ended before the next snapshot: all of it goes, in order.
         assert_eq!(
-            seqs(&frontier.advance(read(1, &[1, 3, 4], 100, 103))),
-            Vec::<i64>::new()
+            seqs(&frontier.advance(read(1, &[1, 2, 3, 4], &["4/2"], true))),
+            [2, 3, 4]
         );
-        // 100 commits seq 2: 2 fills the gap, and 3 and 4 follow without one.
-        assert_eq!(seqs(&frontier.advance(read(1, &[1, 2, 3, 4], 103, 104))), [2, 3, 4]);
         assert!(!frontier.holding());
     }
 
     #[test]
-    fn a_gap_that_never_fills_is_passed_once_its_transactions_end() {
+    fn a_gap_that_never_fills_is_passed_once_its_writers_end() {
         let mut frontier = Frontier::at(10);
-        // Seq 11 rolled back; 102 is running (it may hold 11 for all the reader knows).
+        // Seq 11 is rolled back by a writer that had not ended when the lock was looked at.
+        assert!(frontier.advance(read(10, &[12, 13], &["5/1"], true)).is_empty());
+        // It ended; another took seq 15 meanwhile, which stays behind the new gap at 14.
         assert_eq!(
-            seqs(&frontier.advance(read(10, &[12, 13], 102, 104))),
-            Vec::<i64>::new()
+            seqs(&frontier.advance(read(10, &[12, 13, 15], &["6/1"], true))),
+            [12, 13]
         );
-        // 102 ended (rolled back) but 104 started meanwhile and took seq 15.
-        assert_eq!(seqs(&frontier.advance(read(10, &[12, 13, 14], 104, 106))), [12, 13, 14]);
-        assert_eq!(frontier.through(), 14);
+        assert!(frontier.holding(), "15 waits for 6/1");
+        assert_eq!(seqs(&frontier.advance(read(13, &[12, 13, 15], &[], true))), [15]);
     }
 
     #[test]
-    fn a_snapshot_with_nothing_in_flight_settles_everything() {
+    fn a_read_that_saw_no_writer_still_waits_one_read() {
+        // Nobody held the lock just after the snapshot, but a writer may have committed between
+        // the two: its seq shows in the next read, not this one.
         let mut frontier = Frontier::at(0);
-        assert_eq!(seqs(&frontier.advance(read(0, &[2, 5, 9], 200, 200))), [2, 5, 9]);
+        assert!(frontier.advance(read(0, &[2], &[], true)).is_empty());
+        assert_eq!(seqs(&frontier.advance(read(0, &[1, 2], &[], true))), [1, 2]);
+    }
+
+    #[test]
+    fn a_store_with_one_writer_settles_everything_it_reads() {
         let mut sqlite = Frontier::at(0);
-        let sqlite_read = FeedRead {
+        let one_writer = FeedRead {
             in_flight: InFlight::Nothing,
-            ..read(0, &[3, 7], 0, 0)
+            ..read(0, &[3, 7], &[], true)
         };
-        assert_eq!(seqs(&sqlite.advance(sqlite_read)), [3, 7]);
+        assert_eq!(seqs(&sqlite.advance(one_writer)), [3, 7]);
     }
 
     #[test]
     fn events_already_sent_are_never_sent_again() {
         let mut frontier = Frontier::at(5);
-        assert_eq!(seqs(&frontier.advance(read(0, &[4, 5, 6], 9, 9))), [6]);
+        assert_eq!(seqs(&frontier.advance(read(0, &[4, 5, 6], &[], true))), [6]);
     }
 
     #[test]
     fn a_horizon_holds_through_the_newest_seq_seen_even_past_a_reads_limit() {
         let mut frontier = Frontier::at(0);
-        let page = |after: i64, seqs: &[i64], xmin: u64, xmax: u64| FeedRead {
+        let page = |after: i64, seqs: &[i64], ended: bool| FeedRead {
             newest: 8,
-            ..read(after, seqs, xmin, xmax)
+            ..read(after, seqs, &["2/9"], ended)
         };
-        assert!(frontier.advance(page(0, &[2, 3], 50, 52)).is_empty());
-        // Transaction 50 ended: 2 to 8 are settled; the read returns its first page.
-        assert_eq!(seqs(&frontier.advance(page(0, &[2, 3, 4], 52, 60))), [2, 3, 4]);
-        // Another transaction runs now, but 7 (after the gap at 6) is already known settled.
-        assert_eq!(seqs(&frontier.advance(page(4, &[5, 7, 8], 55, 60))), [5, 7, 8]);
+        assert!(frontier.advance(page(0, &[2, 3], true)).is_empty());
+        // 2/9 ended: 2 to 8 are settled; the read returns its first page.
+        assert_eq!(seqs(&frontier.advance(page(0, &[2, 3, 4], true))), [2, 3, 4]);
+        // Another writer runs now, but 7 (after the gap at 6) is already known settled.
+        assert_eq!(seqs(&frontier.advance(page(4, &[5, 7, 8], false))), [5, 7, 8]);
     }
 }

@@ -83,14 +83,8 @@ impl MailRelay {
 
     /// Delivers one round of due mail; returns how many messages it attempted.
     pub async fn deliver_once(&self) -> Result<usize, StoreError> {
-        let waves = self
-            .batch
-            .div_ceil(u32::try_from(self.concurrency.max(1)).unwrap_or(u32::MAX));
-        let round = self.attempt_timeout.saturating_mul(waves.max(1));
-        let due = self
-            .store
-            .claim_deliveries(self.batch, self.visibility.max(round.saturating_mul(2)))
-            .await?;
+        let visibility = super::claim_visibility(self.batch, self.concurrency, self.attempt_timeout, self.visibility);
+        let due = self.store.claim_deliveries(self.batch, visibility).await?;
         let attempted = due.len();
         let results = futures::stream::iter(due)
             .map(|message| async move {

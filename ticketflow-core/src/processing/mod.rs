@@ -69,3 +69,16 @@ pub(crate) async fn pause(duration: std::time::Duration, shutdown: &tokio_util::
         () = tokio::time::sleep(duration) => true,
     }
 }
+
+/// How long a relay's claim must hide what it claimed: a round of `batch` attempts, at most
+/// `concurrency` at a time, each up to `attempt_timeout`, must end well inside it (twice), and
+/// never less than `floor`.
+pub(crate) fn claim_visibility(
+    batch: u32,
+    concurrency: usize,
+    attempt_timeout: std::time::Duration,
+    floor: std::time::Duration,
+) -> std::time::Duration {
+    let waves = batch.div_ceil(u32::try_from(concurrency.max(1)).unwrap_or(u32::MAX));
+    floor.max(attempt_timeout.saturating_mul(waves.max(1)).saturating_mul(2))
+}

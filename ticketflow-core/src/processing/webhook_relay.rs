@@ -76,14 +76,8 @@ impl WebhookRelay {
 
     /// Delivers one round of due webhooks; returns how many it attempted.
     pub async fn deliver_once(&self) -> Result<usize, StoreError> {
-        let waves = self
-            .batch
-            .div_ceil(u32::try_from(self.concurrency.max(1)).unwrap_or(u32::MAX));
-        let round = self.attempt_timeout.saturating_mul(waves.max(1));
-        let due = self
-            .store
-            .claim_webhooks(self.batch, self.visibility.max(round.saturating_mul(2)))
-            .await?;
+        let visibility = super::claim_visibility(self.batch, self.concurrency, self.attempt_timeout, self.visibility);
+        let due = self.store.claim_webhooks(self.batch, visibility).await?;
         let attempted = due.len();
         let results = futures::stream::iter(due)
             .map(|delivery| async move {

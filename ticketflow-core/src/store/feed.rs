@@ -1,27 +1,23 @@
 //! What the live event feed ([`crate::live`]) needs from the database: events read in seq
-//! order together with what was still in flight when they were read, events between two seqs,
-//! and notice that events committed.
+//! order together with who may still be writing below them, events between two seqs, and
+//! notice that events committed.
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{StoreError, TicketEvent};
 
-/// The transactions in flight when a read's snapshot was taken, as far as they can still add
-/// events below the newest one read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who may still add events below the newest one a read saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InFlight {
-    /// None can: every event below the newest one read has committed or never will (SQLite's
+    /// Nobody: every event below the newest one read has committed or never will (SQLite's
     /// single writer commits in seq order).
     Nothing,
-    /// PostgreSQL's snapshot bounds: `xmin`, the oldest transaction still running, and `xmax`,
-    /// the first transaction id not yet assigned. `xmin == xmax`: none was running.
-    Transactions {
-        /// The oldest transaction id still running.
-        xmin: u64,
-        /// The first transaction id not yet assigned.
-        xmax: u64,
-    },
+    /// PostgreSQL: the transactions that held the event table's write lock just after the
+    /// read's snapshot (their virtual transaction ids). A transaction takes that lock before
+    /// it takes a seq and keeps it to its end, so once these have ended, every seq the read
+    /// could not see is committed or never will be.
+    Writers(Vec<String>),
 }
 
 /// Events read in one snapshot.
@@ -31,8 +27,11 @@ pub struct FeedRead {
     pub events: Vec<TicketEvent>,
     /// The newest seq of the snapshot (0 when there is no event), even past a read's limit.
     pub newest: i64,
-    /// What was in flight.
+    /// Who may still be writing below `newest`.
     pub in_flight: InFlight,
+    /// The writers the read was asked to wait for had all ended before its snapshot was
+    /// taken (always true when it was asked for none).
+    pub waited_for_ended: bool,
 }
 
 /// Tells the feed that events may have committed, or that such notices may have been lost (a
@@ -47,9 +46,10 @@ pub trait CommitNotices: Send {
 /// Reading events for the live feed.
 #[async_trait]
 pub trait FeedStore: Send + Sync {
-    /// Up to `limit` events with a seq above `after`, oldest first, with what was in flight,
-    /// all in one snapshot.
-    async fn read_feed(&self, after: i64, limit: u32) -> Result<FeedRead, StoreError>;
+    /// Up to `limit` events with a seq above `after`, oldest first, all in one snapshot, with
+    /// who may still be writing; first, before that snapshot, whether the writers of
+    /// `waiting_for` (an earlier read's) have all ended.
+    async fn read_feed(&self, after: i64, limit: u32, waiting_for: &[String]) -> Result<FeedRead, StoreError>;
 
     /// Up to `limit` events with `after < seq <= through`, oldest first: all tickets', or
     /// one's. No check that the ticket exists.

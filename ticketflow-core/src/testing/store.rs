@@ -2221,14 +2221,17 @@ pub async fn the_live_feed_reads_between_seqs_and_hears_of_commits(store: Arc<dy
                 .unwrap();
         }
     }
-    let all = store.read_feed(0, 100).await.unwrap();
+    let all = store.read_feed(0, 100, &[]).await.unwrap();
     assert_eq!(all.events.len(), 8);
     assert!(all.events.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(all.newest, all.events.last().unwrap().seq);
-    if let InFlight::Transactions { xmin, xmax } = all.in_flight {
-        assert!(xmin <= xmax);
+    assert!(all.waited_for_ended);
+    if let InFlight::Writers(writers) = &all.in_flight {
+        assert!(writers.is_empty(), "nobody writes: {writers:?}");
+        let gone = vec!["999/999999".to_owned()];
+        assert!(store.read_feed(0, 1, &gone).await.unwrap().waited_for_ended);
     }
-    let limited = store.read_feed(all.events[1].seq, 3).await.unwrap();
+    let limited = store.read_feed(all.events[1].seq, 3, &[]).await.unwrap();
     let seqs = |events: &[crate::store::TicketEvent]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(seqs(&limited.events), seqs(&all.events[2..5]));
     assert_eq!(limited.newest, all.newest, "the newest seq, past the limit");

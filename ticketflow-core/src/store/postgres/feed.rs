@@ -1,4 +1,5 @@
-//! The live feed's reads in PostgreSQL, and its notices: LISTEN on the schema's channel, which
+//! The live feed's reads in PostgreSQL — with who holds the event table's write lock, which is
+//! what the feed's hold-back waits for — and its notices: LISTEN on the schema's channel, which
 //! migration 0011's trigger notifies once per transaction that wrote events.
 
 use std::time::Duration;
@@ -16,21 +17,30 @@ use crate::store::{CommitNotices, FeedRead, FeedStore, InFlight, StoreError, Tic
 /// The feed's statements.
 #[derive(Debug)]
 pub(super) struct FeedSql {
-    snapshot: SqlStr,
+    newest: SqlStr,
+    writers: SqlStr,
+    still_writing: SqlStr,
     after: SqlStr,
     between: SqlStr,
     ticket_between: SqlStr,
 }
 
+/// The transactions holding the event table's write lock (an INSERT takes it before its row's
+/// seq, and keeps it to the transaction's end); pg_locks lists fast-path locks too.
+const WRITERS: &str = "FROM pg_locks WHERE locktype = 'relation' AND relation = '{schema}.ticket_events'::regclass \
+                       AND mode = 'RowExclusiveLock'";
+
 impl FeedSql {
     pub(super) fn new(schema: &str) -> Self {
         Self {
-            // xid8 has no cast to bigint but through text; an epoch-qualified id fits.
-            snapshot: statement(
+            newest: statement(schema, "SELECT coalesce(max(seq), 0) FROM {schema}.ticket_events"),
+            writers: statement(
                 schema,
-                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, \
-                     (SELECT coalesce(max(seq), 0) FROM {schema}.ticket_events) \
-                 FROM pg_current_snapshot() AS s",
+                &format!("SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{{}}') {WRITERS}"),
+            ),
+            still_writing: statement(
+                schema,
+                &format!("SELECT EXISTS (SELECT 1 {WRITERS} AND virtualtransaction = ANY($1))"),
             ),
             after: statement(
                 schema,
@@ -68,35 +78,45 @@ fn events(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<TicketEvent>, StoreError
 
 #[async_trait]
 impl FeedStore for PgStore {
-    async fn read_feed(&self, after: i64, limit: u32) -> Result<FeedRead, StoreError> {
-        // One snapshot for the bounds and the rows: the first statement of a REPEATABLE READ
-        // transaction takes it, the second reads in it.
+    async fn read_feed(&self, after: i64, limit: u32, waiting_for: &[String]) -> Result<FeedRead, StoreError> {
+        // Before the snapshot: a writer that has released its lock has also made its commit
+        // visible to every snapshot taken after.
+        let waited_for_ended = waiting_for.is_empty()
+            || !self
+                .db
+                .fetch_one(sqlx::query(self.sql.feed.still_writing.clone()).bind(waiting_for))
+                .await?
+                .try_get::<bool, _>(0)?;
+        // One snapshot for the newest seq and the rows (the first statement of a REPEATABLE
+        // READ transaction takes it), then who holds the write lock after it.
         let persistent = self.db.persistent();
         let mut tx = self
             .db
             .pool()
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
-        let bounds = sqlx::query(self.sql.feed.snapshot.clone())
+        let newest: i64 = sqlx::query(self.sql.feed.newest.clone())
             .persistent(persistent)
             .fetch_one(&mut *tx)
-            .await?;
+            .await?
+            .try_get(0)?;
         let rows = sqlx::query(self.sql.feed.after.clone())
             .bind(after)
             .bind(i64::from(limit))
             .persistent(persistent)
             .fetch_all(&mut *tx)
             .await?;
+        let writers: Vec<String> = sqlx::query(self.sql.feed.writers.clone())
+            .persistent(persistent)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         tx.commit().await?;
-        let xid =
-            |i: usize| -> Result<u64, StoreError> { Ok(u64::try_from(bounds.try_get::<i64, _>(i)?).unwrap_or(0)) };
         Ok(FeedRead {
             events: events(&rows)?,
-            newest: bounds.try_get(2)?,
-            in_flight: InFlight::Transactions {
-                xmin: xid(0)?,
-                xmax: xid(1)?,
-            },
+            newest,
+            in_flight: InFlight::Writers(writers),
+            waited_for_ended,
         })
     }
 

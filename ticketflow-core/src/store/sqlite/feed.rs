@@ -21,7 +21,7 @@ fn events(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<TicketEvent>, StoreErr
 
 #[async_trait]
 impl FeedStore for SqliteStore {
-    async fn read_feed(&self, after: i64, limit: u32) -> Result<FeedRead, StoreError> {
+    async fn read_feed(&self, after: i64, limit: u32, _waiting_for: &[String]) -> Result<FeedRead, StoreError> {
         // One read transaction: WAL gives it one snapshot for both statements.
         let mut tx = self.read.begin().await?;
         let newest: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM ticket_events")
@@ -40,6 +40,7 @@ impl FeedStore for SqliteStore {
             events: events(&rows)?,
             newest,
             in_flight: InFlight::Nothing,
+            waited_for_ended: true,
         })
     }
 
