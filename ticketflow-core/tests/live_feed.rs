@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use ticketflow_core::live::{EventFeed, Filter};
-use ticketflow_core::store::{NewTicket, PgOptions, PgStore, Store, TicketStore};
+use ticketflow_core::store::{NewTicket, PgOptions, PgStore, Store};
 use ticketflow_core::testing::database::fresh_postgres_url;
 
 async fn pause(micros: u64) {
