@@ -1,4 +1,4 @@
--- Outbound webhooks, as the PostgreSQL migration 0012: the endpoints registered at start-up,
+-- Outbound webhooks, as the PostgreSQL migration 0011: the endpoints registered at start-up,
 -- and a delivery row per (event, endpoint) written by a trigger in the event's transaction.
 CREATE TABLE webhook_endpoints (
     url        TEXT    PRIMARY KEY,

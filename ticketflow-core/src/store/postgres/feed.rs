@@ -1,6 +1,6 @@
 //! The live feed's reads in PostgreSQL — with who holds the event table's write lock, which is
 //! what the feed's hold-back waits for — and its notices: LISTEN on the schema's channel, which
-//! migration 0011's trigger notifies once per transaction that wrote events.
+//! the store's [`Notifier`](super::notifier::Notifier) notifies after its writes.
 
 use std::time::Duration;
 
@@ -64,8 +64,8 @@ impl FeedSql {
     }
 }
 
-/// The LISTEN channel of a schema (as the trigger names it).
-fn channel(schema: &str) -> String {
+/// The LISTEN channel of a schema.
+pub(super) fn channel(schema: &str) -> String {
     format!("{schema}.ticket_events")
 }
 

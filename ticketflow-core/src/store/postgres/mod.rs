@@ -11,6 +11,7 @@ mod deliveries;
 mod feed;
 mod group_commit;
 mod messages;
+mod notifier;
 mod outbox;
 mod rows;
 mod sql;
@@ -131,6 +132,9 @@ pub struct PgStore {
     /// Where LISTEN runs: a session connection (`None` behind a transaction pooler without
     /// `DATABASE_LISTEN_URL`: the feed polls).
     listen: Option<PgConnectOptions>,
+    /// Tells the event feeds' listeners that events may have committed (the pools ping it;
+    /// kept here so that its task stops with the last clone of the store).
+    _notifier: self::notifier::Notifier,
     checkpoints: GroupCommit,
 }
 
@@ -240,9 +244,15 @@ impl PgStore {
             PgSslMode::Disable => usize::MAX,
             _ => options.checkpoint_batch_bytes,
         };
+        let notifier = self::notifier::Notifier::start(connect.clone(), self::feed::channel(&options.schema));
+        let ping = notifier.ping.clone();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            .after_release(move |_, _| {
+                ping.notify_one();
+                Box::pin(async { Ok(true) })
+            })
             .connect_lazy_with(connect.clone());
         // The checkpoint writers get connections of their own, one each, where prepared
         // statements always run their generic plan: a batch's arrays change length with
@@ -260,6 +270,13 @@ impl PgStore {
         let writer_pool = PgPoolOptions::new()
             .max_connections(u32::try_from(options.checkpoint_writers.max(1)).unwrap_or(u32::MAX))
             .acquire_timeout(options.acquire_timeout)
+            .after_release({
+                let ping = notifier.ping.clone();
+                move |_, _| {
+                    ping.notify_one();
+                    Box::pin(async { Ok(true) })
+                }
+            })
             .connect_lazy_with(writer_connect);
         let sql = Arc::new(Statements::new(&options.schema));
         let db = Db::new(pool, options.transaction_pooler);
@@ -279,6 +296,7 @@ impl PgStore {
             schema: options.schema,
             migration,
             listen,
+            _notifier: notifier,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The webhook outbox in PostgreSQL (the trigger of migration 0012 fills it).
+//! The webhook outbox in PostgreSQL (the trigger of migration 0011 fills it).
 
 use std::time::Duration;
 
