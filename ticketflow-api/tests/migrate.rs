@@ -64,6 +64,8 @@ async fn migrates_an_empty_postgres_database() {
             "ticket_messages",
             "tickets",
             "tool_calls",
+            "webhook_deliveries",
+            "webhook_endpoints",
             "webhook_tokens",
             "workflow_checkpoints"
         ]

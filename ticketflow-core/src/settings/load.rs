@@ -281,11 +281,13 @@ mod tests {
                 _ => text.to_owned(),
             };
             let from_file = file(&format!("{} = {toml_value}\n", setting.env));
-            // A GitHub token and repository go together: each is given its partner.
+            // Settings that need another (a GitHub token and repository, a provider and its URL,
+            // webhook URLs and their secret) are given their partner.
             let partner = match setting.key.as_str() {
                 "github_token" => pairs([("GITHUB_REPO", "owner/name")]),
                 "github_repo" => pairs([("GITHUB_TOKEN", "token")]),
                 "email_provider" => pairs([("SMTP_URL", "smtp://127.0.0.1:25")]),
+                "webhook_urls" => pairs([("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]),
                 _ => Vec::new(),
             };
             let mut env = partner.clone();
