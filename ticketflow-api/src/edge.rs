@@ -119,8 +119,10 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["tickets"] | ["tickets", _, "messages"] => Some("GET, POST"),
-        ["tickets", _] | ["tickets", _, "events"] => Some("GET"),
+        ["tickets", _] | ["tickets", _, "events"] | ["tickets", _, "stream"] | ["events", "stream"] => Some("GET"),
         ["webhooks", "email", "inbound", _] => Some("POST"),
+        ["webhooks", "deliveries"] => Some("GET"),
+        ["webhooks", "deliveries", _, "retry"] => Some("POST"),
         ["tickets", _, "retry"] => Some("POST"),
         ["approvals"] | ["approvals", _] | ["dashboard", "stats"] => Some("GET"),
         ["approvals", _, "decide"] => Some("POST"),
