@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{StoreError, WebhookDelivery, WebhookOutcome, WebhookStore};
+use crate::store::{StoreError, WebhookAttempt, WebhookDelivery, WebhookOutcome, WebhookStore};
 use crate::webhooks::{Answer, WebhookSender};
 
 /// Delivers the webhook outbox.
@@ -79,17 +79,20 @@ impl WebhookRelay {
         let visibility = super::claim_visibility(self.batch, self.concurrency, self.attempt_timeout, self.visibility);
         let due = self.store.claim_webhooks(self.batch, visibility).await?;
         let attempted = due.len();
-        let results = futures::stream::iter(due)
+        // Outcomes are recorded as they come, a statement for all that are ready together:
+        // a dead receiver fails a whole batch at once, for one write.
+        let mut outcomes = futures::stream::iter(due)
             .map(|delivery| async move {
                 let outcome = self.attempt(&delivery).await;
-                self.store.record_webhook(&delivery, &outcome).await
+                WebhookAttempt { delivery, outcome }
             })
             .buffer_unordered(self.concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        // An outcome not recorded comes due again after the visibility timeout (and may be
-        // delivered twice, with the same webhook-id).
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            .ready_chunks(self.batch.max(1) as usize);
+        while let Some(ready) = outcomes.next().await {
+            // An outcome not recorded comes due again after the visibility timeout (and may be
+            // delivered twice, with the same webhook-id).
+            self.store.record_webhooks(&ready).await?;
+        }
         Ok(attempted)
     }
 

@@ -72,8 +72,8 @@ pub use tool_calls::{
     ToolCall, ToolStore, UnknownCallStatus, effect_id,
 };
 pub use webhooks::{
-    UnknownWebhookStatus, WEBHOOK_EVENT_TYPES, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery,
-    WebhookStatus, WebhookStore,
+    UnknownWebhookStatus, WEBHOOK_EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookOutcome, WebhookPage,
+    WebhookQuery, WebhookStatus, WebhookStore,
 };
 
 use crate::HistorySource;

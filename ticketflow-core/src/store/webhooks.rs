@@ -141,6 +141,15 @@ impl WebhookOutcome {
     }
 }
 
+/// An attempt made on a claimed delivery, and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookAttempt {
+    /// The delivery as claimed (its `attempts` fences the record).
+    pub delivery: WebhookDelivery,
+    /// What became of it.
+    pub outcome: WebhookOutcome,
+}
+
 /// A page of deliveries, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookQuery {
@@ -181,9 +190,10 @@ pub trait WebhookStore: Send + Sync {
     /// once.
     async fn claim_webhooks(&self, limit: u32, visibility: Duration) -> Result<Vec<WebhookDelivery>, StoreError>;
 
-    /// Records an attempt's outcome, unless another claim has attempted it since (fenced by
-    /// `attempts`).
-    async fn record_webhook(&self, delivery: &WebhookDelivery, outcome: &WebhookOutcome) -> Result<(), StoreError>;
+    /// Records the outcomes of `attempts`, in one statement (a dead receiver fails a batch at
+    /// once, and its outcomes must not cost a write each), skipping any delivery another claim
+    /// has attempted since (fenced by `attempts`).
+    async fn record_webhooks(&self, attempts: &[WebhookAttempt]) -> Result<(), StoreError>;
 
     /// A page of deliveries, newest first.
     async fn webhook_deliveries(&self, query: &WebhookQuery) -> Result<WebhookPage, StoreError>;

@@ -2310,7 +2310,7 @@ pub async fn the_live_feed_reads_between_seqs_and_hears_of_commits(store: Arc<dy
 /// as the event left it; claims count attempts and hide deliveries; outcomes are fenced by the
 /// attempt; a person's retry; endpoints that stop getting new events.
 pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc<dyn Store>) {
-    use crate::store::{Transition, WebhookOutcome, WebhookQuery, WebhookStatus};
+    use crate::store::{Transition, WebhookAttempt, WebhookOutcome, WebhookQuery, WebhookStatus};
     use std::time::Duration;
 
     let (quiet, _) = store.create(new_ticket("hooks", "before any endpoint")).await.unwrap();
@@ -2385,20 +2385,23 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
             .unwrap()
             .is_empty()
     );
-    store
-        .record_webhook(&batch[0], &WebhookOutcome::Delivered { status: 204 })
-        .await
-        .unwrap();
     let soon = chrono::Utc::now() - chrono::Duration::seconds(1);
+    // One batch records several outcomes.
     store
-        .record_webhook(
-            &batch[1],
-            &WebhookOutcome::Retry {
-                error: "the receiver answered 500".into(),
-                status: Some(500),
-                retry_at: soon,
+        .record_webhooks(&[
+            WebhookAttempt {
+                delivery: batch[0].clone(),
+                outcome: WebhookOutcome::Delivered { status: 204 },
             },
-        )
+            WebhookAttempt {
+                delivery: batch[1].clone(),
+                outcome: WebhookOutcome::Retry {
+                    error: "the receiver answered 500".into(),
+                    status: Some(500),
+                    retry_at: soon,
+                },
+            },
+        ])
         .await
         .unwrap();
     let delivered = store
@@ -2414,23 +2417,22 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
     assert_eq!(again[0].last_error.as_deref(), Some("the receiver answered 500"));
     // A stale claim's outcome is ignored: the delivery was claimed again since.
     store
-        .record_webhook(
-            &batch[1],
-            &WebhookOutcome::Failed {
-                error: "stale".into(),
-                status: None,
+        .record_webhooks(&[
+            WebhookAttempt {
+                delivery: batch[1].clone(),
+                outcome: WebhookOutcome::Failed {
+                    error: "stale".into(),
+                    status: None,
+                },
             },
-        )
-        .await
-        .unwrap();
-    store
-        .record_webhook(
-            &again[0],
-            &WebhookOutcome::Failed {
-                error: "gave up".into(),
-                status: Some(503),
+            WebhookAttempt {
+                delivery: again[0].clone(),
+                outcome: WebhookOutcome::Failed {
+                    error: "gave up".into(),
+                    status: Some(503),
+                },
             },
-        )
+        ])
         .await
         .unwrap();
     let failed = store

@@ -11,7 +11,7 @@ use super::PgStore;
 use super::sql::statement;
 use crate::store::webhooks::already_delivered;
 use crate::store::{
-    StoreError, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery, WebhookStatus, WebhookStore,
+    StoreError, WebhookAttempt, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery, WebhookStatus, WebhookStore,
 };
 
 const COLUMNS: &str = "id, event_id, endpoint, event_type, ticket_id, body, status, attempts, available_at, \
@@ -108,10 +108,12 @@ impl WebhookSql {
             ),
             record: statement(
                 schema,
-                "UPDATE {schema}.webhook_deliveries SET status = $2, last_error = $3, last_status = $4, \
-                     available_at = coalesce($5, available_at), \
-                     delivered_at = CASE WHEN $2 = 'delivered' THEN now() END \
-                 WHERE id = $1 AND status = 'pending' AND attempts = $6",
+                "UPDATE {schema}.webhook_deliveries d SET status = o.status, last_error = o.error, \
+                     last_status = o.http_status, available_at = coalesce(o.retry_at, d.available_at), \
+                     delivered_at = CASE WHEN o.status = 'delivered' THEN now() END \
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::timestamptz[], \
+                             $6::integer[]) AS o(id, status, error, http_status, retry_at, attempts) \
+                 WHERE d.id = o.id AND d.status = 'pending' AND d.attempts = o.attempts",
             ),
             list: statement(
                 schema,
@@ -173,21 +175,37 @@ impl WebhookStore for PgStore {
         Ok(claimed)
     }
 
-    async fn record_webhook(&self, delivery: &WebhookDelivery, outcome: &WebhookOutcome) -> Result<(), StoreError> {
-        let (error, status) = outcome.error_and_status();
-        let retry_at = match outcome {
-            WebhookOutcome::Retry { retry_at, .. } => Some(*retry_at),
-            _ => None,
-        };
+    async fn record_webhooks(&self, attempts: &[WebhookAttempt]) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(attempts.len());
+        let mut statuses = Vec::with_capacity(attempts.len());
+        let mut errors = Vec::with_capacity(attempts.len());
+        let mut http_statuses = Vec::with_capacity(attempts.len());
+        let mut retry_ats = Vec::with_capacity(attempts.len());
+        let mut counts = Vec::with_capacity(attempts.len());
+        for WebhookAttempt { delivery, outcome } in attempts {
+            let (error, status) = outcome.error_and_status();
+            ids.push(delivery.id);
+            statuses.push(outcome.status().as_str());
+            errors.push(error);
+            http_statuses.push(status);
+            retry_ats.push(match outcome {
+                WebhookOutcome::Retry { retry_at, .. } => Some(*retry_at),
+                _ => None,
+            });
+            counts.push(delivery.attempts);
+        }
         self.db
             .execute(
                 sqlx::query(self.sql.webhooks.record.clone())
-                    .bind(delivery.id)
-                    .bind(outcome.status().as_str())
-                    .bind(error)
-                    .bind(status)
-                    .bind(retry_at)
-                    .bind(delivery.attempts),
+                    .bind(ids)
+                    .bind(statuses)
+                    .bind(errors)
+                    .bind(http_statuses)
+                    .bind(retry_ats)
+                    .bind(counts),
             )
             .await?;
         Ok(())

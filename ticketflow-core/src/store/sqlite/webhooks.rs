@@ -10,7 +10,7 @@ use uuid::fmt::Hyphenated;
 use super::{SqliteStore, after, now, timestamp};
 use crate::store::webhooks::already_delivered;
 use crate::store::{
-    StoreError, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery, WebhookStatus, WebhookStore,
+    StoreError, WebhookAttempt, WebhookDelivery, WebhookOutcome, WebhookPage, WebhookQuery, WebhookStatus, WebhookStore,
 };
 
 const COLUMNS: &str = "id, event_id, endpoint, event_type, ticket_id, body, status, attempts, available_at, \
@@ -125,28 +125,34 @@ impl WebhookStore for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record_webhook(&self, delivery: &WebhookDelivery, outcome: &WebhookOutcome) -> Result<(), StoreError> {
-        let (error, status) = outcome.error_and_status();
-        let retry_at = match outcome {
-            WebhookOutcome::Retry { retry_at, .. } => Some(timestamp(*retry_at)),
-            _ => None,
-        };
+    async fn record_webhooks(&self, attempts: &[WebhookAttempt]) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let recorded_at = now();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?2, last_error = ?3, last_status = ?4, \
-                 available_at = coalesce(?5, available_at), \
-                 delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 END \
-             WHERE id = ?1 AND status = 'pending' AND attempts = ?7",
-        )
-        .bind(delivery.id)
-        .bind(outcome.status().as_str())
-        .bind(error)
-        .bind(status)
-        .bind(retry_at)
-        .bind(now())
-        .bind(delivery.attempts)
-        .execute(&mut *tx)
-        .await?;
+        for WebhookAttempt { delivery, outcome } in attempts {
+            let (error, status) = outcome.error_and_status();
+            let retry_at = match outcome {
+                WebhookOutcome::Retry { retry_at, .. } => Some(timestamp(*retry_at)),
+                _ => None,
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = ?2, last_error = ?3, last_status = ?4, \
+                     available_at = coalesce(?5, available_at), \
+                     delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 END \
+                 WHERE id = ?1 AND status = 'pending' AND attempts = ?7",
+            )
+            .bind(delivery.id)
+            .bind(outcome.status().as_str())
+            .bind(error)
+            .bind(status)
+            .bind(retry_at)
+            .bind(recorded_at.clone())
+            .bind(delivery.attempts)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
