@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 request_id: None,
                 traceparent: None,
                 first_message: None,
+                actor: None,
             })
             .await?;
         let input = TicketInput {

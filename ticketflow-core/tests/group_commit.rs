@@ -232,6 +232,7 @@ async fn claims_and_completions_commit_with_other_runs_checkpoints_and_a_locked_
                 from: TicketStatus::Processing,
                 to: TicketStatus::Completed,
                 attempt_count: 0,
+                actor: None,
             })
         );
         assert_eq!(completed[0].request_id.as_deref(), Some(format!("req-{i}").as_str()));

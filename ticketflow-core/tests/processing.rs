@@ -239,14 +239,31 @@ async fn llm_failures_retry_then_fail_permanently_and_a_manual_retry_completes()
     assert_eq!(kinds.iter().filter(|k| **k == "error").count(), 1);
 
     // The manual retry resumes and completes (the stand-in answers normally now).
-    requeue_failed(store.as_ref(), ids[0], Some("req-retry".into()))
+    requeue_failed(
+        store.as_ref(),
+        ids[0],
+        Some("req-retry".into()),
+        Some("agent@example.com".into()),
+    )
+    .await
+    .unwrap();
+    let manual = store
+        .events(ids[0])
         .await
-        .unwrap();
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|e| e.decode::<ticketflow_core::store::ManualRetry>());
+    assert_eq!(
+        manual.and_then(|m| m.actor).as_deref(),
+        Some("agent@example.com"),
+        "the retry event names who asked"
+    );
     pipeline.relay.wake();
     let tickets = wait_until_final(store.as_ref(), &ids, Duration::from_secs(30)).await;
     assert_eq!(tickets[0].status, TicketStatus::Completed);
     assert!(matches!(
-        requeue_failed(store.as_ref(), ids[0], None).await,
+        requeue_failed(store.as_ref(), ids[0], None, None).await,
         Err(ticketflow_core::store::StoreError::Conflict { .. })
     ));
     pipeline.stop().await;

@@ -637,12 +637,14 @@ fn record_step_durations(event: &ticketflow_graph::Event<'_>) {
 }
 
 /// Re-queues a `failed_permanent` ticket with a fresh retry budget (the API's
-/// `POST /tickets/{id}/retry`). It resumes from its last checkpoint. `Conflict` in any other
-/// status.
+/// `POST /tickets/{id}/retry`). It resumes from its last checkpoint. `actor`, who asked (a
+/// person's e-mail, `key:<name>`, `api-key-<n>`; `None` when anonymous), is recorded on the
+/// `retry` event and its `status_change`. `Conflict` in any other status.
 pub async fn requeue_failed(
     store: &dyn TicketStore,
     id: Uuid,
     request_id: Option<String>,
+    actor: Option<String>,
 ) -> Result<Ticket, StoreError> {
     let ticket = store.get(id).await?.ok_or(StoreError::NotFound(id))?;
     if ticket.status != TicketStatus::FailedPermanent {
@@ -657,8 +659,9 @@ pub async fn requeue_failed(
     let change = Transition {
         reset_attempts: true,
         request_id,
+        actor: actor.clone(),
         ..Transition::to(TicketStatus::Pending)
-            .with_event(NewEvent::of(&ManualRetry { manual: true }))
+            .with_event(NewEvent::of(&ManualRetry { manual: true, actor }))
             .enqueue_after(Duration::ZERO)
     };
     store.transition(&ticket, change).await

@@ -150,6 +150,10 @@ pub struct Created {
     pub status: TicketStatus,
     /// The ticket's channel.
     pub channel: String,
+    /// Who created it (see [`NewTicket::actor`](super::NewTicket::actor)); absent when
+    /// anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// `status_change` of a [`Transition`](super::Transition).
@@ -162,6 +166,10 @@ pub struct Moved {
     pub to: TicketStatus,
     /// The attempt count after the change.
     pub attempt_count: i32,
+    /// Who made the change, when a person or key did (see
+    /// [`Transition::actor`](super::Transition::actor)); absent for the workflow's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// `status_change` of a claim: a worker took the ticket under a new lease.
@@ -232,6 +240,10 @@ pub struct RetryScheduled {
 pub struct ManualRetry {
     /// Always true.
     pub manual: bool,
+    /// Who re-queued it: a person's e-mail, `key:<name>`, `api-key-<n>`; absent when
+    /// anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// `error`: the ticket failed for good.

@@ -491,14 +491,17 @@ pub trait MessageStore: Send + Sync {
     async fn continue_conversation(&self, ticket_id: Uuid, answered: i32) -> Result<bool, StoreError>;
 
     /// Stores a person's reply on `ticket_id`'s conversation, in its current turn, and
-    /// completes the ticket when it was `escalated` (all in one transaction). A Message-ID
-    /// stored before adds nothing and answers the stored message (`duplicate`); with other
-    /// text, `IdempotencyConflict`. `NotFound` for an unknown ticket.
+    /// completes the ticket when it was `escalated` (all in one transaction; its
+    /// `status_change` event records `request_id` and `actor`, who replied: a person's e-mail,
+    /// `key:<name>`, `api-key-<n>`, `None` when anonymous). A Message-ID stored before adds
+    /// nothing and answers the stored message (`duplicate`); with other text,
+    /// `IdempotencyConflict`. `NotFound` for an unknown ticket.
     async fn reply_by_staff(
         &self,
         ticket_id: Uuid,
         message: NewMessage,
         request_id: Option<String>,
+        actor: Option<String>,
     ) -> Result<StaffReplied, StoreError>;
 
     /// Remembers a webhook token; false when `provider` sent it before (a replay). Tokens

@@ -2,8 +2,10 @@
 //! [`ClaimStore`] (leases), [`OutboxStore`] (the transactional outbox and the sweep),
 //! [`CheckpointStore`] (workflow checkpoints), [`CommerceStore`] (customers, products,
 //! orders), [`ToolStore`] (the tool-call journal and the calls' effects), [`ApprovalStore`]
-//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations), [`DeliveryStore`] (the e-mail outbox), [`FeedStore`] (reading events as they commit), [`WebhookStore`] (the webhooks' outbox) — gathered by
-//! [`Store`], with a PostgreSQL
+//! (a person's decisions on held calls), [`MessageStore`] (tickets' conversations),
+//! [`DeliveryStore`] (the e-mail outbox), [`FeedStore`] (reading events as they commit),
+//! [`WebhookStore`] (the webhooks' outbox), [`PeopleStore`] (staff accounts, API keys, sessions
+//! and the audit trail) — gathered by [`Store`], with a PostgreSQL
 //! (production, Supabase-compatible; feature `postgres`) and a SQLite (the embedded default;
 //! feature `sqlite`) backend. Each backend is a folder with one file per aggregate, and both
 //! pass one conformance suite (`testing::store`, feature `testing`).
@@ -21,6 +23,7 @@ mod feed;
 mod identity;
 pub(crate) mod messages;
 mod outbox;
+mod people;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod search;
@@ -58,14 +61,18 @@ pub use messages::{
     Received, StaffReplied, UnknownDirection, UnknownMessageStatus, already_received, reply_subject,
 };
 pub use outbox::{Backlog, OutboxMessage, OutboxStore};
+pub use people::{
+    ApiKey, AuditEntry, AuditPage, MAX_EMAIL_CHARS, MAX_NAME_CHARS, NewApiKey, NewAuditEntry, NewSession, NewUser,
+    PeopleStore, Role, Session, UnknownRole, User, normalized_email,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
 pub use search::{ListSort, MAX_SEARCH_CHARS, search_words};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use tickets::{
-    LIMITS, ListQuery, NewTicket, Ticket, TicketPage, TicketStatus, TicketStore, Transition, UnknownStatus,
-    turn_of_thread, turn_thread,
+    LIMITS, ListQuery, MAX_ACTOR_CHARS, NewTicket, Ticket, TicketPage, TicketStatus, TicketStore, Transition,
+    UnknownStatus, turn_of_thread, turn_thread,
 };
 pub use tool_calls::{
     Applied, BugReport, CallEffects, CallStatus, Effect, Escalation, NewToolCall, PasswordReset, Render, Settlement,
@@ -93,6 +100,7 @@ pub trait Store:
     + DeliveryStore
     + FeedStore
     + WebhookStore
+    + PeopleStore
     + HistorySource
 {
     /// Applies the migrations that have not run yet.

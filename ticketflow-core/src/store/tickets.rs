@@ -152,7 +152,14 @@ pub struct NewTicket {
     /// The ticket's first message, when it came as one (an e-mail); `None`: its subject and
     /// body ([`NewMessage::first_of`](super::NewMessage::first_of)).
     pub first_message: Option<super::NewMessage>,
+    /// Who created it: a person's e-mail, `key:<name>` for a named key, `api-key-<n>` for one
+    /// of `API_KEYS`; `None` when anonymous. Recorded on the `created` event; not part of the
+    /// ticket's identity (the same submission by two people is one ticket).
+    pub actor: Option<String>,
 }
+
+/// The longest actor (a person's e-mail, `key:<name>`, `api-key-<n>`) an event records.
+pub const MAX_ACTOR_CHARS: usize = 300;
 
 /// Longest customer id, subject and body, in characters.
 pub const LIMITS: [(&str, usize); 3] = [("customer_id", 100), ("subject", 500), ("body", 10_000)];
@@ -185,6 +192,14 @@ impl NewTicket {
             return Err(invalid(
                 "idempotency_key",
                 "must be 1 to 255 characters without NUL".into(),
+            ));
+        }
+        if let Some(actor) = &self.actor
+            && (actor.is_empty() || actor.chars().count() > MAX_ACTOR_CHARS || actor.contains('\0'))
+        {
+            return Err(invalid(
+                "actor",
+                format!("must be 1 to {MAX_ACTOR_CHARS} characters without NUL"),
             ));
         }
         if self.metadata.to_string().contains("\\u0000") {
@@ -238,6 +253,9 @@ pub struct Transition {
     pub events: Vec<NewEvent>,
     /// The request id recorded on the `status_change` event.
     pub request_id: Option<String>,
+    /// Who made the change, when a person or key did (a person's e-mail, `key:<name>`,
+    /// `api-key-<n>`), recorded on the `status_change` event; `None` for the workflow's own.
+    pub actor: Option<String>,
 }
 
 impl Transition {
@@ -251,6 +269,7 @@ impl Transition {
             enqueue_after: None,
             events: Vec::new(),
             request_id: None,
+            actor: None,
         }
     }
 
@@ -284,6 +303,7 @@ impl Transition {
             from: ticket.status,
             to: self.to,
             attempt_count: self.attempt_count_after(ticket),
+            actor: self.actor.clone(),
         }
     }
 }

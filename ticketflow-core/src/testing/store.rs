@@ -96,6 +96,9 @@ checks!(
     tickets_are_found_by_their_words_and_filtered_and_sorted,
     the_live_feed_reads_between_seqs_and_hears_of_commits,
     webhooks_are_queued_with_their_events_and_delivered_once,
+    people_sign_in_and_sessions_expire,
+    keys_are_found_by_prefix_and_revoked_once,
+    the_audit_trail_pages_newest_first,
 );
 
 /// Runs every check, each on a fresh store from `fresh`.
@@ -180,13 +183,28 @@ pub async fn create_then_get(store: Arc<dyn Store>) {
     assert!(store.get(Uuid::new_v4()).await.unwrap().is_none());
 }
 
-/// The same submission twice is one ticket.
+/// The same submission twice is one ticket, whoever sent it; the `created` event names who
+/// created it first.
 pub async fn duplicate_create_returns_the_same_ticket(store: Arc<dyn Store>) {
-    let (first, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    let by = |actor: &str| NewTicket {
+        actor: Some(actor.into()),
+        ..new_ticket("cust_1", "Same")
+    };
+    let (first, created) = store.create(by("ana@example.com")).await.unwrap();
     assert!(created);
-    let (second, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
-    assert!(!created);
+    let (second, created) = store.create(by("key:ops")).await.unwrap();
+    assert!(!created, "the actor is no part of a ticket's identity");
     assert_eq!(first.id, second.id);
+    let (third, created) = store.create(new_ticket("cust_1", "Same")).await.unwrap();
+    assert!(!created && third.id == first.id, "nor is being anonymous");
+    assert_eq!(
+        store.events(first.id).await.unwrap()[0].decode::<Created>(),
+        Some(Created {
+            status: TicketStatus::Pending,
+            channel: "api".into(),
+            actor: Some("ana@example.com".into()),
+        })
+    );
     let (other, _) = store.create(new_ticket("cust_2", "Same")).await.unwrap();
     assert_ne!(
         other.id, first.id,
@@ -253,6 +271,20 @@ pub async fn invalid_input_is_rejected_by_field(store: Arc<dyn Store>) {
                 ..new_ticket("c", "x")
             },
             "metadata",
+        ),
+        (
+            NewTicket {
+                actor: Some("ana\0@example.com".into()),
+                ..new_ticket("c", "x")
+            },
+            "actor",
+        ),
+        (
+            NewTicket {
+                actor: Some("a".repeat(crate::store::MAX_ACTOR_CHARS + 1)),
+                ..new_ticket("c", "x")
+            },
+            "actor",
         ),
     ];
     for (ticket, expected) in cases {
@@ -379,6 +411,7 @@ pub async fn transitions_are_guarded_by_version(store: Arc<dyn Store>) {
             from: TicketStatus::Processing,
             to: TicketStatus::Completed,
             attempt_count: 1,
+            actor: None,
         })
     );
     let gone = Ticket {
@@ -885,8 +918,8 @@ fn typed_payload(event: &TicketEvent) -> Option<Value> {
     }
 }
 
-/// Every event the store writes itself (created, claims, transitions, releases, steps) has
-/// exactly the fields of its payload type.
+/// Every event the store writes itself (created, claims, transitions, releases, steps, a
+/// manual retry) has exactly the fields of its payload type, the actor given included.
 pub async fn every_event_the_store_writes_has_its_typed_payload(store: Arc<dyn Store>) {
     let (t, _) = store.create(new_ticket("c", "typed")).await.unwrap();
     let (claimed, fence) = store
@@ -965,6 +998,60 @@ pub async fn every_event_the_store_writes_has_its_typed_payload(store: Arc<dyn S
             from: TicketStatus::Processing,
             to: TicketStatus::Completed,
             attempt_count: 1,
+            actor: None,
+        })
+    );
+    assert_eq!(events[0].decode::<Created>().and_then(|c| c.actor), None, "anonymous");
+
+    // The same with actors: a person's creation, a key's manual retry.
+    let (t, _) = store
+        .create(NewTicket {
+            actor: Some("ana@example.com".into()),
+            ..new_ticket("c", "typed, by people")
+        })
+        .await
+        .unwrap();
+    let failed = store
+        .transition(&t, Transition::to(TicketStatus::FailedPermanent))
+        .await
+        .unwrap();
+    crate::processing::requeue_failed(store.as_ref(), failed.id, None, Some("key:ops".into()))
+        .await
+        .unwrap();
+    let events = store.events(t.id).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["created", "status_change", "status_change", "retry"]);
+    for event in &events {
+        assert!(
+            typed_payload(event).is_some(),
+            "a {} event's payload is not of its type: {}",
+            event.event_type,
+            event.payload
+        );
+    }
+    assert_eq!(
+        events[0].decode::<Created>().and_then(|c| c.actor).as_deref(),
+        Some("ana@example.com")
+    );
+    assert_eq!(
+        events[1].payload.get("actor"),
+        None,
+        "the workflow's own change names nobody"
+    );
+    assert_eq!(
+        events[2].decode::<Moved>(),
+        Some(Moved {
+            from: TicketStatus::FailedPermanent,
+            to: TicketStatus::Pending,
+            attempt_count: 0,
+            actor: Some("key:ops".into()),
+        })
+    );
+    assert_eq!(
+        events[3].decode::<ManualRetry>(),
+        Some(ManualRetry {
+            manual: true,
+            actor: Some("key:ops".into()),
         })
     );
 }
@@ -1999,7 +2086,7 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
         reply.references,
         vec![format!("<{}@ticketflow>", t.id), "<s1@x>".to_owned()]
     );
-    let pending = store.reply_by_staff(t.id, reply, None).await.unwrap();
+    let pending = store.reply_by_staff(t.id, reply, None, None).await.unwrap();
     assert!(!pending.completed);
     assert_eq!(pending.ticket.status, TicketStatus::Pending);
     assert_eq!(
@@ -2016,15 +2103,28 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
         .unwrap();
     let reply = NewMessage::staff_reply(&escalated, "Done: refunded.", Some("key-1"));
     let done = store
-        .reply_by_staff(t.id, reply, Some("req-staff".into()))
+        .reply_by_staff(t.id, reply, Some("req-staff".into()), Some("ana@example.com".into()))
         .await
         .unwrap();
     assert!(done.completed && !done.duplicate);
     assert_eq!(done.ticket.status, TicketStatus::Completed);
+    let completing = store.events(t.id).await.unwrap().pop().unwrap();
+    assert_eq!(completing.request_id.as_deref(), Some("req-staff"));
+    assert_eq!(
+        completing.decode::<Moved>(),
+        Some(Moved {
+            from: TicketStatus::Escalated,
+            to: TicketStatus::Completed,
+            attempt_count: 0,
+            actor: Some("ana@example.com".into()),
+        }),
+        "the reply's status_change names who replied"
+    );
     let again = store
         .reply_by_staff(
             t.id,
             NewMessage::staff_reply(&escalated, "Done: refunded.", Some("key-1")),
+            None,
             None,
         )
         .await
@@ -2036,6 +2136,7 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
             .reply_by_staff(
                 t.id,
                 NewMessage::staff_reply(&escalated, "Other text", Some("key-1")),
+                None,
                 None
             )
             .await,
@@ -2045,7 +2146,7 @@ pub async fn a_staff_reply_is_threaded_and_completes_an_escalated_ticket(store: 
     assert_eq!(store.messages(t.id).await.unwrap().len(), 4);
     assert!(matches!(
         store
-            .reply_by_staff(Uuid::now_v7(), NewMessage::staff_reply(&t, "x", None), None)
+            .reply_by_staff(Uuid::now_v7(), NewMessage::staff_reply(&t, "x", None), None, None)
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -2483,4 +2584,361 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
     assert_eq!(of_u.total, 1);
     assert_eq!(of_u.deliveries[0].endpoint, endpoints[0]);
     assert_eq!(of_u.deliveries[0].event_type, "ticket.failed");
+}
+
+/// A password hash in PHC form (any text does for the store: it only keeps it).
+const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+/// People: addresses lower-cased and unique, names checked, roles changed; sessions found
+/// only while live (absolute expiry, idle expiry, a person not disabled), kept alive by use,
+/// ended by sign-out, by disabling the person and by a new password.
+pub async fn people_sign_in_and_sessions_expire(store: Arc<dyn Store>) {
+    use crate::store::{MAX_EMAIL_CHARS, MAX_NAME_CHARS, NewSession, NewUser, Role};
+
+    assert!(!store.has_people().await.unwrap(), "a fresh store has nobody");
+    let person = |email: &str, name: &str, role: Role| NewUser {
+        email: email.into(),
+        name: name.into(),
+        role,
+        password_hash: PHC.into(),
+    };
+    let ana = store
+        .add_user(person("  Ana@Example.COM ", "Ana", Role::Agent))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ana.email.as_str(), ana.name.as_str(), ana.role, ana.disabled_at),
+        ("ana@example.com", "Ana", Role::Agent, None)
+    );
+    assert!(store.has_people().await.unwrap());
+    match store
+        .add_user(person("ANA@example.com ", "Another Ana", Role::Viewer))
+        .await
+    {
+        Err(StoreError::Validation { field, message }) => {
+            assert_eq!(field, "email");
+            assert!(message.contains("already has an account"), "{message}");
+        }
+        other => panic!("a taken address must be refused, got {other:?}"),
+    }
+    let long_email = format!("{}@example.com", "a".repeat(MAX_EMAIL_CHARS));
+    let long_name = "n".repeat(MAX_NAME_CHARS + 1);
+    for (email, name, expected) in [
+        ("not-an-address", "X", "email"),
+        ("", "X", "email"),
+        (long_email.as_str(), "X", "email"),
+        ("x@example.com", "", "name"),
+        ("x@example.com", "   ", "name"),
+        ("x@example.com", long_name.as_str(), "name"),
+        ("x@example.com", "nul \0 here", "name"),
+    ] {
+        match store.add_user(person(email, name, Role::Viewer)).await {
+            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected, "{email:?} {name:?}"),
+            other => panic!("expected a validation error on {expected}, got {other:?}"),
+        }
+    }
+    let bo = store
+        .add_user(person("bo@example.com", "Bo", Role::Viewer))
+        .await
+        .unwrap();
+    let everyone: Vec<_> = store.users().await.unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(everyone, [ana.id, bo.id], "oldest first, the refused ones not stored");
+    let (found, hash) = store.user_by_email(" ANA@example.COM").await.unwrap().expect("found");
+    assert_eq!((found, hash.as_str()), (ana.clone(), PHC));
+    assert!(store.user_by_email("nobody@example.com").await.unwrap().is_none());
+    assert_eq!(store.user(ana.id).await.unwrap(), Some(ana.clone()));
+    assert!(store.user(Uuid::now_v7()).await.unwrap().is_none());
+    let promoted = store.set_user_role(ana.id, Role::Admin).await.unwrap().unwrap();
+    assert_eq!(promoted.role, Role::Admin);
+    assert_eq!(store.user(ana.id).await.unwrap().unwrap().role, Role::Admin);
+    assert!(
+        store
+            .set_user_role(Uuid::now_v7(), Role::Admin)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let idle = Duration::from_secs(600);
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let begin = |id_hash: &str, user_id: Uuid, expires_at| NewSession {
+        id_hash: id_hash.into(),
+        user_id,
+        csrf_token: format!("csrf-{id_hash}"),
+        expires_at,
+    };
+    store.start_session(begin("s1", ana.id, in_an_hour)).await.unwrap();
+    let session = store.session("s1", idle).await.unwrap().expect("a live session");
+    assert_eq!(session.user, promoted, "the person as they are now");
+    assert_eq!(session.csrf_token, "csrf-s1");
+    assert!((session.expires_at - in_an_hour).num_milliseconds().abs() <= 1);
+    assert!(store.session("unknown", idle).await.unwrap().is_none());
+    store.set_user_role(ana.id, Role::Agent).await.unwrap();
+    assert_eq!(
+        store.session("s1", idle).await.unwrap().unwrap().user.role,
+        Role::Agent,
+        "a new role applies to the sessions already begun"
+    );
+    match store.start_session(begin("s1", ana.id, in_an_hour)).await {
+        Err(StoreError::Validation { field: "id_hash", .. }) => {}
+        other => panic!("a session id is one session's, got {other:?}"),
+    }
+    match store.start_session(begin("s-nobody", Uuid::now_v7(), in_an_hour)).await {
+        Err(StoreError::Validation { field: "user_id", .. }) => {}
+        other => panic!("a session needs its person, got {other:?}"),
+    }
+
+    // Absolute expiry.
+    store
+        .start_session(begin(
+            "s-past",
+            ana.id,
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        store.session("s-past", idle).await.unwrap().is_none(),
+        "past its absolute expiry"
+    );
+    // Idle expiry, and use keeping a session alive.
+    store.start_session(begin("s-idle", ana.id, in_an_hour)).await.unwrap();
+    assert!(
+        store
+            .session("s-idle", Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        store
+            .session("s-idle", Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none(),
+        "unused for longer than the idle time"
+    );
+    store.start_session(begin("s-used", ana.id, in_an_hour)).await.unwrap();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            store.session("s-used", Duration::from_secs(1)).await.unwrap().is_some(),
+            "each use starts the idle time again"
+        );
+    }
+    // Sign-out.
+    store.end_session("s-used").await.unwrap();
+    store.end_session("s-used").await.unwrap();
+    assert!(store.session("s-used", idle).await.unwrap().is_none());
+
+    // A disabled person's sessions end, and they begin no other.
+    store.start_session(begin("s2", ana.id, in_an_hour)).await.unwrap();
+    let disabled = store.disable_user(ana.id).await.unwrap().unwrap();
+    let when = disabled.disabled_at.expect("disabled");
+    assert!(store.session("s1", idle).await.unwrap().is_none());
+    assert!(store.session("s2", idle).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        store.disable_user(ana.id).await.unwrap().unwrap().disabled_at,
+        Some(when),
+        "a second disabling keeps the first time"
+    );
+    match store.start_session(begin("s3", ana.id, in_an_hour)).await {
+        Err(StoreError::Validation { field: "user_id", .. }) => {}
+        other => panic!("a disabled person begins no session, got {other:?}"),
+    }
+    let (still, _) = store.user_by_email("ana@example.com").await.unwrap().unwrap();
+    assert_eq!(still.disabled_at, Some(when), "found, for the caller to refuse");
+    assert!(store.disable_user(Uuid::now_v7()).await.unwrap().is_none());
+
+    // A new password ends the person's sessions (and only theirs); they may sign in again.
+    store.start_session(begin("b1", bo.id, in_an_hour)).await.unwrap();
+    let reset = store.set_password(bo.id, "$argon2id$new").await.unwrap().unwrap();
+    assert_eq!(reset.disabled_at, None);
+    assert!(store.session("b1", idle).await.unwrap().is_none());
+    assert_eq!(
+        store.user_by_email("bo@example.com").await.unwrap().unwrap().1,
+        "$argon2id$new"
+    );
+    store.start_session(begin("b2", bo.id, in_an_hour)).await.unwrap();
+    assert_eq!(store.session("b2", idle).await.unwrap().unwrap().user.id, bo.id);
+    assert!(store.set_password(Uuid::now_v7(), "x").await.unwrap().is_none());
+    assert!(store.has_people().await.unwrap());
+}
+
+/// Named keys: found by their prefix with their digest, live or not; names and prefixes
+/// unique; a revocation keeps its first time; a key alone closes the API.
+pub async fn keys_are_found_by_prefix_and_revoked_once(store: Arc<dyn Store>) {
+    use crate::store::{MAX_NAME_CHARS, NewApiKey, Role};
+
+    assert!(!store.has_people().await.unwrap(), "a fresh store has no key");
+    let key = |name: &str, prefix: &str, role: Role, expires_at| NewApiKey {
+        name: name.into(),
+        prefix: prefix.into(),
+        hash: format!("digest-of-{prefix}"),
+        role,
+        expires_at,
+    };
+    let ops = store
+        .add_api_key(key(" ops ", "tf_ops1", Role::Agent, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ops.name.as_str(),
+            ops.prefix.as_str(),
+            ops.role,
+            ops.expires_at,
+            ops.revoked_at
+        ),
+        ("ops", "tf_ops1", Role::Agent, None, None)
+    );
+    assert!(store.has_people().await.unwrap(), "a key alone closes the API");
+    let long_name = "k".repeat(MAX_NAME_CHARS + 1);
+    for (name, prefix, expected) in [
+        ("ops", "tf_other", "name"),
+        ("", "tf_empty", "name"),
+        (long_name.as_str(), "tf_long", "name"),
+        ("other", "tf_ops1", "prefix"),
+    ] {
+        match store.add_api_key(key(name, prefix, Role::Viewer, None)).await {
+            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected, "{name:?} {prefix:?}"),
+            other => panic!("expected a validation error on {expected}, got {other:?}"),
+        }
+    }
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let ci = store
+        .add_api_key(key("ci", "tf_ci1", Role::Admin, Some(in_an_hour)))
+        .await
+        .unwrap();
+    let expires = ci.expires_at.expect("an expiry");
+    assert!((expires - in_an_hour).num_milliseconds().abs() <= 1);
+    let now = chrono::Utc::now();
+    assert!(ci.is_live(now) && !ci.is_live(now + chrono::Duration::hours(2)));
+    assert_eq!(
+        store.api_keys().await.unwrap(),
+        [ops.clone(), ci.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.api_key_by_prefix("tf_ops1").await.unwrap(),
+        Some((ops.clone(), "digest-of-tf_ops1".to_owned()))
+    );
+    assert!(store.api_key_by_prefix("tf_nope").await.unwrap().is_none());
+    assert!(
+        store.api_key_by_prefix("tf_OPS1").await.unwrap().is_none(),
+        "prefixes are exact"
+    );
+
+    let revoked = store.revoke_api_key(ops.id).await.unwrap().unwrap();
+    let when = revoked.revoked_at.expect("revoked");
+    assert!(!revoked.is_live(chrono::Utc::now()));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        store.revoke_api_key(ops.id).await.unwrap().unwrap().revoked_at,
+        Some(when),
+        "a second revocation keeps the first time"
+    );
+    let (found, digest) = store.api_key_by_prefix("tf_ops1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.revoked_at, digest.as_str()),
+        (Some(when), "digest-of-tf_ops1"),
+        "found revoked, for the caller to refuse"
+    );
+    assert!(store.revoke_api_key(Uuid::now_v7()).await.unwrap().is_none());
+    assert_eq!(store.api_key_by_prefix("tf_ci1").await.unwrap().unwrap().0, ci);
+    assert!(store.has_people().await.unwrap(), "revoked keys still count");
+}
+
+/// The audit trail: newest first, in pages clamped to 1–100, with its total; lines as
+/// written (hostile text included); a line without an actor or an action is refused.
+pub async fn the_audit_trail_pages_newest_first(store: Arc<dyn Store>) {
+    use crate::store::NewAuditEntry;
+
+    let empty = store.audit_log(1, 20).await.unwrap();
+    assert_eq!((empty.entries.len(), empty.total), (0, 0));
+    for i in 0..5 {
+        store
+            .audit(NewAuditEntry {
+                actor: "ana@example.com".into(),
+                action: "user.role_changed".into(),
+                target: Some(format!("user-{i}")),
+                detail: json!({ "role": "agent", "i": i }),
+            })
+            .await
+            .unwrap();
+    }
+    let hostile = json!({ "reason": "'; DROP TABLE audit_log; -- é✓", "nested": [1, null, { "a": true }] });
+    store
+        .audit(NewAuditEntry {
+            actor: "key:ops".into(),
+            action: "key.revoked".into(),
+            target: None,
+            detail: hostile.clone(),
+        })
+        .await
+        .unwrap();
+    let first = store.audit_log(1, 4).await.unwrap();
+    assert_eq!((first.total, first.page, first.page_size), (6, 1, 4));
+    assert_eq!(first.entries.len(), 4);
+    let newest = &first.entries[0];
+    assert_eq!(
+        (newest.actor.as_str(), newest.action.as_str(), newest.target.as_deref()),
+        ("key:ops", "key.revoked", None)
+    );
+    assert_eq!(newest.detail, hostile);
+    assert_eq!(first.entries[1].target.as_deref(), Some("user-4"));
+    assert_eq!(first.entries[1].detail, json!({ "role": "agent", "i": 4 }));
+    assert!(
+        first
+            .entries
+            .windows(2)
+            .all(|w| w[0].id > w[1].id && w[0].at >= w[1].at),
+        "newest first"
+    );
+    let second = store.audit_log(2, 4).await.unwrap();
+    assert_eq!((second.entries.len(), second.total), (2, 6));
+    assert_eq!(second.entries[1].target.as_deref(), Some("user-0"));
+    let beyond = store.audit_log(9, 4).await.unwrap();
+    assert_eq!((beyond.entries.len(), beyond.total), (0, 6));
+    let clamped = store.audit_log(0, 0).await.unwrap();
+    assert_eq!((clamped.page, clamped.page_size, clamped.entries.len()), (1, 1, 1));
+    let clamped = store.audit_log(1, 1000).await.unwrap();
+    assert_eq!((clamped.page_size, clamped.entries.len()), (100, 6));
+    for (entry, expected) in [
+        (
+            NewAuditEntry {
+                actor: String::new(),
+                action: "ticket.created".into(),
+                target: None,
+                detail: json!({}),
+            },
+            "actor",
+        ),
+        (
+            NewAuditEntry {
+                actor: "ana@example.com".into(),
+                action: String::new(),
+                target: None,
+                detail: json!({}),
+            },
+            "action",
+        ),
+        (
+            NewAuditEntry {
+                actor: "ana@example.com".into(),
+                action: "ticket.created".into(),
+                target: None,
+                detail: json!({ "k": "\u{0}" }),
+            },
+            "detail",
+        ),
+    ] {
+        match store.audit(entry).await {
+            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected),
+            other => panic!("expected a validation error on {expected}, got {other:?}"),
+        }
+    }
+    assert_eq!(store.audit_log(1, 100).await.unwrap().total, 6);
 }

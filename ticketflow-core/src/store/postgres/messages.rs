@@ -233,6 +233,7 @@ impl MessageStore for PgStore {
         ticket_id: Uuid,
         message: NewMessage,
         request_id: Option<String>,
+        actor: Option<String>,
     ) -> Result<StaffReplied, StoreError> {
         let persistent = self.db.persistent();
         let mut tx = self.db.begin().await?;
@@ -252,6 +253,7 @@ impl MessageStore for PgStore {
         let ticket = if completed {
             let mut change = Transition::to(TicketStatus::Completed);
             change.request_id = request_id;
+            change.actor = actor;
             self.transition_in(&mut tx, &ticket, change)
                 .await?
                 .ok_or_else(|| StoreError::Conflict {

@@ -13,6 +13,7 @@ mod group_commit;
 mod messages;
 mod notifier;
 mod outbox;
+mod people;
 mod rows;
 mod sql;
 mod tickets;

@@ -22,6 +22,7 @@ use super::feed::FeedSql;
 use super::group_commit::BatchSql;
 use super::messages::MessageSql;
 use super::outbox::OutboxSql;
+use super::people::PeopleSql;
 use super::tickets::TicketSql;
 use super::tool_calls::ToolCallSql;
 use super::webhooks::WebhookSql;
@@ -49,6 +50,7 @@ pub(super) struct Statements {
     pub deliveries: DeliverySql,
     pub feed: FeedSql,
     pub webhooks: WebhookSql,
+    pub people: PeopleSql,
     pub batch: BatchSql,
     /// Reads each table, so that a store whose schema is missing or unreachable is unhealthy.
     pub ping: SqlStr,
@@ -68,6 +70,7 @@ impl Statements {
             deliveries: DeliverySql::new(schema),
             feed: FeedSql::new(schema),
             webhooks: WebhookSql::new(schema),
+            people: PeopleSql::new(schema),
             batch: BatchSql::new(schema),
             ping: statement(
                 schema,

@@ -408,6 +408,7 @@ impl TicketStore for PgStore {
         let created = Created {
             status: TicketStatus::Pending,
             channel: new.channel_or_default().to_owned(),
+            actor: new.actor.clone(),
         };
         let first = new.first_message_for(id);
         let inserted = self

@@ -182,6 +182,7 @@ impl MessageStore for SqliteStore {
         ticket_id: Uuid,
         message: NewMessage,
         request_id: Option<String>,
+        actor: Option<String>,
     ) -> Result<StaffReplied, StoreError> {
         let mut tx = self.begin().await?;
         let (ticket, _) = fetch_ticket(&mut tx, ticket_id)
@@ -196,6 +197,7 @@ impl MessageStore for SqliteStore {
         let ticket = if completed {
             let mut change = Transition::to(TicketStatus::Completed);
             change.request_id = request_id;
+            change.actor = actor;
             transition_in(&mut tx, &ticket, change).await?
         } else {
             ticket

@@ -10,6 +10,7 @@ mod deliveries;
 mod feed;
 mod messages;
 mod outbox;
+mod people;
 mod rows;
 mod tickets;
 mod tool_calls;

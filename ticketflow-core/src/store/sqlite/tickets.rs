@@ -170,6 +170,7 @@ impl TicketStore for SqliteStore {
         let created = Created {
             status: TicketStatus::Pending,
             channel: ticket.channel.clone(),
+            actor: new.actor.clone(),
         };
         insert_event(
             &mut tx,
