@@ -10,11 +10,13 @@ use poem_openapi::{ApiResponse, OpenApi};
 use ticketflow_core::health::Health as HealthCheck;
 use ticketflow_core::processing::{OutboxRelay, requeue_failed};
 use ticketflow_core::queue::Queue;
-use ticketflow_core::store::{ListQuery, NewMessage, NewTicket, Store, StoreError};
+use ticketflow_core::store::{ListQuery, NewMessage, NewTicket, Role, Store, StoreError};
 use uuid::Uuid;
 
 use crate::RequestId;
-use crate::access::{ApiKeys, Caller, CreateLimit};
+use crate::audit;
+use crate::auth::{Access, Caller};
+use crate::create_limit::CreateLimit;
 use crate::error::{ApiError, body};
 use crate::model::{
     CreateTicket, EventView, Health, HealthView, MessageView, SortOrder, StaffReplyRequest, StaffReplyView, Status,
@@ -26,14 +28,8 @@ pub struct TicketsApi {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) relay: Option<OutboxRelay>,
-    pub(crate) keys: ApiKeys,
+    pub(crate) access: Access,
     pub(crate) create_limit: Option<CreateLimit>,
-}
-
-impl TicketsApi {
-    fn authorize(&self, caller: &Caller) -> Result<(), ApiError> {
-        caller.authorize(&self.keys)
-    }
 }
 
 #[derive(Debug, ApiResponse)]
@@ -67,6 +63,8 @@ impl TicketsApi {
     ///
     /// Idempotent: the same customer, subject and body (or the same `Idempotency-Key` for the
     /// customer) give the same ticket id. Reusing a key with other content is a 409.
+    ///
+    /// Role: agent.
     #[oai(path = "/tickets", method = "post", operation_id = "create_ticket")]
     async fn create_ticket(
         &self,
@@ -81,9 +79,9 @@ impl TicketsApi {
         caller: Caller,
         remote: &poem::web::RemoteAddr,
     ) -> Result<Created, ApiError> {
-        self.authorize(&caller)?;
+        let actor = caller.require(&self.access, Role::Agent).await?;
         if let Some(limit) = &self.create_limit
-            && let Err(wait) = limit.check(&caller.client(remote.as_socket_addr().map(|a| a.ip())))
+            && let Err(wait) = limit.check(&caller.client(&actor, remote.as_socket_addr().map(|a| a.ip())))
         {
             return Err(ApiError::TooManyRequests(
                 body(
@@ -108,11 +106,20 @@ impl TicketsApi {
             traceparent: ticketflow_core::tracing_context::current_traceparent()
                 .or_else(|| traceparent.0.filter(|t| t.len() <= 128)),
             first_message: None,
+            actor: actor.0.clone(),
         };
         let (ticket, created) = self.store.create(new).await?;
         if created {
             metrics::counter!("tickets_created_total").increment(1);
             tracing::info!(ticket_id = %ticket.id, "ticket created");
+            audit::record(
+                self.store.as_ref(),
+                &actor,
+                "ticket.created",
+                Some(ticket.id.to_string()),
+                serde_json::json!({}),
+            )
+            .await;
             if let Some(relay) = &self.relay {
                 relay.wake();
             }
@@ -126,6 +133,8 @@ impl TicketsApi {
     /// List tickets, newest first unless `sort` says otherwise; `q` searches subject, body,
     /// customer and reply (every word must be found; PostgreSQL full-text with stemming, SQLite
     /// FTS5).
+    ///
+    /// Role: viewer.
     #[oai(path = "/tickets", method = "get", operation_id = "list_tickets")]
     // poem-openapi documents each query parameter from an argument of its own.
     #[allow(clippy::too_many_arguments)]
@@ -163,7 +172,7 @@ impl TicketsApi {
         sort: Query<Option<SortOrder>>,
         caller: Caller,
     ) -> Result<Json<TicketList>, ApiError> {
-        self.authorize(&caller)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let page_result = self
             .store
             .list(&ListQuery {
@@ -187,26 +196,32 @@ impl TicketsApi {
     }
 
     /// Get a ticket, with its result once completed.
+    ///
+    /// Role: viewer.
     #[oai(path = "/tickets/:id", method = "get", operation_id = "get_ticket")]
     async fn get_ticket(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<TicketView>, ApiError> {
-        self.authorize(&caller)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let ticket = self.store.get(id.0).await?.ok_or(StoreError::NotFound(id.0))?;
         Ok(Json(ticket.into()))
     }
 
     /// A ticket's events, oldest first.
+    ///
+    /// Role: viewer.
     #[oai(path = "/tickets/:id/events", method = "get", operation_id = "get_ticket_events")]
     async fn get_ticket_events(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<Vec<EventView>>, ApiError> {
-        self.authorize(&caller)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let events = self.store.events(id.0).await?;
         Ok(Json(events.into_iter().map(Into::into).collect()))
     }
 
     /// A ticket's conversation, oldest first: its first message (subject and body), the
     /// customer's e-mails and every turn's reply.
+    ///
+    /// Role: viewer.
     #[oai(path = "/tickets/:id/messages", method = "get", operation_id = "get_ticket_messages")]
     async fn get_ticket_messages(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<Vec<MessageView>>, ApiError> {
-        self.authorize(&caller)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let messages = self.store.messages(id.0).await?;
         Ok(Json(messages.into_iter().map(Into::into).collect()))
     }
@@ -214,6 +229,8 @@ impl TicketsApi {
     /// A person's reply to the customer, threaded onto the conversation: e-mailed (through
     /// the outbox) on an e-mail ticket, recorded on an `api` one. It completes an `escalated`
     /// ticket.
+    ///
+    /// Role: agent.
     #[oai(path = "/tickets/:id/messages", method = "post", operation_id = "reply_to_ticket")]
     async fn reply_to_ticket(
         &self,
@@ -226,7 +243,7 @@ impl TicketsApi {
         request_id: Data<&RequestId>,
         caller: Caller,
     ) -> Result<Json<StaffReplyView>, ApiError> {
-        self.authorize(&caller)?;
+        let actor = caller.require(&self.access, Role::Agent).await?;
         let text = reply.0.text.0;
         if text.trim().is_empty() {
             return Err(ApiError::Unprocessable(body(
@@ -240,8 +257,20 @@ impl TicketsApi {
         let message = NewMessage::staff_reply(&ticket, &text, idempotency_key.0.as_deref()).threaded_on(&conversation);
         let replied = self
             .store
-            .reply_by_staff(ticket.id, message, Some(request_id.0.0.clone()))
+            .reply_by_staff(ticket.id, message, Some(request_id.0.0.clone()), actor.0.clone())
             .await?;
+        if !replied.duplicate {
+            let detail =
+                serde_json::json!({ "message_id": replied.message.message_id, "completed": replied.completed });
+            audit::record(
+                self.store.as_ref(),
+                &actor,
+                "ticket.replied",
+                Some(ticket.id.to_string()),
+                detail,
+            )
+            .await;
+        }
         tracing::info!(
             ticket_id = %replied.ticket.id,
             message_id = %replied.message.message_id,
@@ -258,6 +287,8 @@ impl TicketsApi {
     }
 
     /// Retry a `failed_permanent` ticket; it resumes from its last checkpoint.
+    ///
+    /// Role: agent.
     #[oai(path = "/tickets/:id/retry", method = "post", operation_id = "retry_ticket")]
     async fn retry_ticket(
         &self,
@@ -265,8 +296,16 @@ impl TicketsApi {
         request_id: Data<&RequestId>,
         caller: Caller,
     ) -> Result<Accepted, ApiError> {
-        self.authorize(&caller)?;
-        let ticket = requeue_failed(self.store.as_ref(), id.0, Some(request_id.0.0.clone())).await?;
+        let actor = caller.require(&self.access, Role::Agent).await?;
+        let ticket = requeue_failed(self.store.as_ref(), id.0, Some(request_id.0.0.clone()), actor.0.clone()).await?;
+        audit::record(
+            self.store.as_ref(),
+            &actor,
+            "ticket.retried",
+            Some(ticket.id.to_string()),
+            serde_json::json!({}),
+        )
+        .await;
         if let Some(relay) = &self.relay {
             relay.wake();
         }

@@ -8,11 +8,12 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use ticketflow_core::processing::OutboxRelay;
-use ticketflow_core::store::{ApprovalQuery, ApprovalStatus, Decision, SEND_REPLY, Store, StoreError};
+use ticketflow_core::store::{ApprovalQuery, ApprovalStatus, Decision, Role, SEND_REPLY, Store, StoreError};
 use uuid::Uuid;
 
 use crate::RequestId;
-use crate::access::{ApiKeys, Caller};
+use crate::audit;
+use crate::auth::{Access, Caller};
 use crate::error::{ApiError, body};
 use crate::model::{ApprovalFilter, ApprovalList, ApprovalView, DecideRequest, DecisionView, DeskStatsView};
 
@@ -20,12 +21,14 @@ use crate::model::{ApprovalFilter, ApprovalList, ApprovalView, DecideRequest, De
 pub struct ApprovalsApi {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) relay: Option<OutboxRelay>,
-    pub(crate) keys: ApiKeys,
+    pub(crate) access: Access,
 }
 
 #[OpenApi]
 impl ApprovalsApi {
     /// List approval requests, oldest first.
+    ///
+    /// Role: viewer.
     #[oai(path = "/approvals", method = "get", operation_id = "list_approvals")]
     async fn list_approvals(
         &self,
@@ -48,7 +51,7 @@ impl ApprovalsApi {
         page_size: Query<u32>,
         caller: Caller,
     ) -> Result<Json<ApprovalList>, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let query = ApprovalQuery {
             status: status.0.status(),
             ticket_id: ticket_id.0,
@@ -66,9 +69,11 @@ impl ApprovalsApi {
     }
 
     /// Get an approval request.
+    ///
+    /// Role: viewer.
     #[oai(path = "/approvals/:id", method = "get", operation_id = "get_approval")]
     async fn get_approval(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<ApprovalView>, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let approval = self
             .store
             .approval(id.0)
@@ -82,6 +87,8 @@ impl ApprovalsApi {
     /// Approved: the call runs exactly once (a held reply is sent, or its `edited_response`).
     /// Rejected: the call never runs and the reply says so. Of concurrent deciders exactly one
     /// wins; every other gets 409.
+    ///
+    /// Role: agent.
     #[oai(path = "/approvals/:id/decide", method = "post", operation_id = "decide_approval")]
     async fn decide_approval(
         &self,
@@ -90,7 +97,7 @@ impl ApprovalsApi {
         request_id: Data<&RequestId>,
         caller: Caller,
     ) -> Result<Json<DecisionView>, ApiError> {
-        caller.authorize(&self.keys)?;
+        let actor = caller.require(&self.access, Role::Agent).await?;
         let Json(decision) = decision;
         let approval = self
             .store
@@ -111,13 +118,26 @@ impl ApprovalsApi {
             approved: decision.approved,
             reason: decision.reason.map(|t| t.0),
             edited_response: decision.edited_response.map(|t| t.0),
-            // With keys, who decided is the key that authorized the request, never a claim in
-            // its body.
-            decided_by: caller.name().or(decision.decided_by.map(|t| t.0)),
+            // Who decided is whoever the request was authenticated as, never a claim in its
+            // body (which counts only on an open API).
+            decided_by: actor.0.clone().or(decision.decided_by.map(|t| t.0)),
             request_id: Some(request_id.0.0.clone()),
         };
         decision.validate()?;
         let decided = self.store.decide(id.0, decision).await?;
+        let detail = serde_json::json!({
+            "ticket_id": decided.ticket.id,
+            "status": decided.approval.status.as_str(),
+            "action_type": decided.approval.action_type,
+        });
+        audit::record(
+            self.store.as_ref(),
+            &actor,
+            "approval.decided",
+            Some(decided.approval.id.to_string()),
+            detail,
+        )
+        .await;
         if let Some(relay) = &self.relay {
             relay.wake();
         }
@@ -146,9 +166,11 @@ impl ApprovalsApi {
     }
 
     /// The support desk's counts.
+    ///
+    /// Role: viewer.
     #[oai(path = "/dashboard/stats", method = "get", operation_id = "dashboard_stats")]
     async fn dashboard_stats(&self, caller: Caller) -> Result<Json<DeskStatsView>, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         Ok(Json(self.store.desk_stats().await?.into()))
     }
 }

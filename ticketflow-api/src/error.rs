@@ -16,9 +16,14 @@ pub enum ApiError {
     /// Malformed request.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// Missing or invalid API key (when `API_KEYS` is set).
+    /// Missing or invalid credentials (once the API is closed: people, named keys or
+    /// `API_KEYS`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The caller's role may not do this, or a change made with the session cookie lacks its
+    /// CSRF token.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// No such ticket (or approval request).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),

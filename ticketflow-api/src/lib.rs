@@ -17,13 +17,19 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
-mod access;
+mod admin;
 mod api;
 mod approvals;
+mod audit;
+pub mod auth;
+pub mod commands;
+mod create_limit;
 mod edge;
 mod error;
 mod inbound;
 pub mod model;
+pub mod people;
+mod sign_in;
 mod streams;
 mod webhooks;
 
@@ -39,7 +45,8 @@ use ticketflow_core::queue::Queue;
 use ticketflow_core::settings::Settings;
 use ticketflow_core::store::Store;
 
-pub use access::{ApiKeys, CreateLimit};
+pub use auth::{Access, ApiKeys, LoginLimit, SessionPolicy};
+pub use create_limit::CreateLimit;
 pub use edge::REQUEST_ID_HEADER;
 pub use error::ApiError;
 pub use inbound::{DEFAULT_EMAIL_MAX_BYTES, EmailIntake};
@@ -66,8 +73,8 @@ pub struct AppState {
     pub relay: Option<OutboxRelay>,
     /// Renders /metrics (absent: /metrics answers 404).
     pub metrics: Option<PrometheusHandle>,
-    /// Bearer keys required on the ticket operations (`API_KEYS`; empty: open).
-    pub api_keys: ApiKeys,
+    /// Who may call: people, named keys, `API_KEYS` (none of them: open).
+    pub access: Access,
     /// Per-client limit on ticket creation (`RATE_LIMIT_PER_MINUTE`; `None`: unlimited).
     pub create_limit: Option<CreateLimit>,
     /// Origins allowed by CORS (`CORS_ORIGINS`; empty: no CORS headers).
@@ -89,7 +96,12 @@ impl AppState {
             queue,
             relay: None,
             metrics: None,
-            api_keys: ApiKeys::default(),
+            access: Access::new(
+                store.clone(),
+                ApiKeys::default(),
+                SessionPolicy::default(),
+                LoginLimit::per_minute(std::num::NonZeroU32::MIN.saturating_add(9)),
+            ),
             create_limit: None,
             cors_origins: Vec::new(),
             email: EmailIntake::default(),
@@ -98,11 +110,22 @@ impl AppState {
         }
     }
 
-    /// The API the settings ask for (`API_KEYS`, `RATE_LIMIT_PER_MINUTE`, `CORS_ORIGINS`).
+    /// The API the settings ask for (`API_KEYS`, the sessions' settings,
+    /// `LOGIN_ATTEMPTS_PER_MINUTE`, `RATE_LIMIT_PER_MINUTE`, `CORS_ORIGINS`, the e-mail
+    /// webhooks' secrets).
     pub fn from_settings(settings: &Settings, store: Arc<dyn Store>, queue: Arc<dyn Queue>) -> Self {
         use secrecy::ExposeSecret;
         Self {
-            api_keys: ApiKeys::parse(settings.api_keys.as_ref().map_or("", |keys| keys.expose_secret())),
+            access: Access::new(
+                store.clone(),
+                ApiKeys::parse(settings.api_keys.as_ref().map_or("", |keys| keys.expose_secret())),
+                SessionPolicy {
+                    idle: std::time::Duration::from_secs(u64::from(settings.session_idle_minutes.get()) * 60),
+                    max_age: std::time::Duration::from_secs(u64::from(settings.session_max_hours.get()) * 3600),
+                    trust_proxy: settings.trust_proxy,
+                },
+                LoginLimit::per_minute(settings.login_attempts_per_minute),
+            ),
             create_limit: settings.rate_limit_per_minute.map(CreateLimit::per_minute),
             cors_origins: settings
                 .cors_origins
@@ -142,6 +165,8 @@ pub fn openapi(
         streams::StreamsApi,
         approvals::ApprovalsApi,
         webhooks::WebhooksApi,
+        sign_in::SignInApi,
+        admin::AdminApi,
     ),
     (),
 > {
@@ -151,22 +176,29 @@ pub fn openapi(
                 store: state.store.clone(),
                 queue: state.queue.clone(),
                 relay: state.relay.clone(),
-                keys: state.api_keys.clone(),
+                access: state.access.clone(),
                 create_limit: state.create_limit.clone(),
             },
             streams::StreamsApi {
                 store: state.store.clone(),
                 feed: state.feed.clone(),
-                keys: state.api_keys.clone(),
+                access: state.access.clone(),
             },
             approvals::ApprovalsApi {
                 store: state.store.clone(),
                 relay: state.relay.clone(),
-                keys: state.api_keys.clone(),
+                access: state.access.clone(),
             },
             webhooks::WebhooksApi {
                 store: state.store.clone(),
-                keys: state.api_keys.clone(),
+                access: state.access.clone(),
+            },
+            sign_in::SignInApi {
+                access: state.access.clone(),
+            },
+            admin::AdminApi {
+                access: state.access.clone(),
+                people: people::People::new(state.store.clone()),
             },
         ),
         "ticketflow",
@@ -211,7 +243,9 @@ pub fn app(state: AppState) -> impl Endpoint {
             },
         )
         .nest("/", api)
-        .data(state.api_keys.clone())
+        .data(state.access.clone())
+        // Parses the Cookie header for the session scheme (poem-openapi reads the jar).
+        .with(poem::middleware::CookieJarManager::new())
         // A panic becomes a 500 that still passes through `edge` (JSON body, request id).
         .with(poem::middleware::CatchPanic::new())
         .around(edge::edge)

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use poem::listener::TcpListener;
+use ticketflow_api::commands::{self, KeysCommand, UsersCommand};
+use ticketflow_api::people::People;
 use ticketflow_api::{AppState, app};
 use ticketflow_core::processing::{Background, Processor, shutdown_signal};
 use ticketflow_core::queue::{InProcessQueue, Queue, RabbitQueue};
@@ -30,6 +32,16 @@ enum Command {
     Migrate,
     /// Load the demo customers, products and orders (idempotent) and exit.
     DemoData,
+    /// Manage staff accounts (README "People and access").
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage named API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 #[tokio::main]
@@ -42,11 +54,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => migrate(&settings).await,
         Command::DemoData => demo_data(&settings).await,
         Command::Serve => serve(settings).await,
+        Command::Users { command } => commands::users(&people(&settings).await?, command).await,
+        Command::Keys { command } => commands::keys(&people(&settings).await?, command).await,
     };
     if let Some(tracer) = tracer {
         let _ = tracer.shutdown();
     }
     outcome
+}
+
+async fn people(settings: &Settings) -> anyhow::Result<People> {
+    Ok(People::new(settings.open_store(Some(DEFAULT_DATABASE_URL)).await?))
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -125,6 +143,26 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::from_settings(&settings, store, queue)
         .with_relay(background.relay().clone())
         .with_metrics(metrics);
+    // The database may be down at start-up: the API then starts anyway (its /health says so),
+    // closed to anonymous callers until it can tell.
+    let open = state.access.is_open().await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read the people and keys yet: anonymous calls are refused until it can");
+        false
+    });
+    if open {
+        if settings.bind_addr.ip().is_loopback() {
+            tracing::info!(
+                "open mode: no people, no keys, no API_KEYS — anyone who reaches this address may do anything \
+                 (`ticketflow-api users add` closes it)"
+            );
+        } else {
+            tracing::warn!(
+                bind_addr = %settings.bind_addr,
+                "OPEN MODE BEYOND LOOPBACK: no people, no keys, no API_KEYS — anyone on the network may read every \
+                 ticket, approve refunds and manage people; add an admin with `ticketflow-api users add` or set API_KEYS"
+            );
+        }
+    }
     let mode = if embedded {
         "embedded mode: SQLite/in-process queue/in-process workers unless configured otherwise"
     } else {

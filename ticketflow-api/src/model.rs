@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use poem_openapi::{Enum, NewType, Object};
 use ticketflow_core::store::{
-    Approval, ApprovalStatus, ConversationMessage, DeskStats, EventType, Ticket, TicketEvent, TicketStatus,
-    WebhookDelivery, WebhookStatus,
+    ApiKey, Approval, ApprovalStatus, ConversationMessage, DeskStats, EventType, Role, Ticket, TicketEvent,
+    TicketStatus, User, WebhookDelivery, WebhookStatus,
 };
 use uuid::Uuid;
 
@@ -790,4 +790,99 @@ pub struct DeliveryList {
     pub page: u32,
     /// The page size.
     pub page_size: u32,
+}
+
+/// What a person or key may do (each includes the ones before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Reads tickets, events, messages, approvals, stats and streams.
+    Viewer,
+    /// Also creates tickets, decides approvals, replies and retries.
+    Agent,
+    /// Also manages people and keys.
+    Admin,
+}
+
+impl From<Role> for RoleName {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Viewer => RoleName::Viewer,
+            Role::Agent => RoleName::Agent,
+            Role::Admin => RoleName::Admin,
+        }
+    }
+}
+
+impl From<RoleName> for Role {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Agent => Role::Agent,
+            RoleName::Admin => Role::Admin,
+        }
+    }
+}
+
+/// A staff account.
+#[derive(Debug, Clone, Object)]
+pub struct UserView {
+    /// Its id.
+    pub id: Uuid,
+    /// The sign-in address.
+    pub email: String,
+    /// The name shown.
+    pub name: String,
+    /// What they may do.
+    pub role: RoleName,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role.into(),
+            created_at: user.created_at,
+            disabled_at: user.disabled_at,
+        }
+    }
+}
+
+/// A named API key (never the key itself).
+#[derive(Debug, Clone, Object)]
+pub struct ApiKeyView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The clear part of the key that identifies it: the key starts `tfk_<prefix>_`.
+    pub prefix: String,
+    /// What it may do.
+    pub role: RoleName,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            role: key.role.into(),
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+        }
+    }
 }

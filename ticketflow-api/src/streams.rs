@@ -11,10 +11,10 @@ use poem_openapi::payload::EventStream;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use ticketflow_core::live::{EventFeed, Filter};
-use ticketflow_core::store::{EventType, Store, StoreError};
+use ticketflow_core::store::{EventType, Role, Store, StoreError};
 use uuid::Uuid;
 
-use crate::access::{ApiKeys, Caller};
+use crate::auth::{Access, Caller};
 use crate::error::{ApiError, body};
 use crate::model::{EventKind, EventView, Status};
 
@@ -25,7 +25,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub struct StreamsApi {
     pub(crate) store: std::sync::Arc<dyn Store>,
     pub(crate) feed: EventFeed,
-    pub(crate) keys: ApiKeys,
+    pub(crate) access: Access,
 }
 
 #[derive(ApiResponse)]
@@ -70,6 +70,8 @@ impl StreamsApi {
     /// `Last-Event-ID` or `after`, every event after that seq), then each new one as it
     /// commits. Ends once the ticket is completed, failed or escalated and every event it had
     /// is sent; `awaiting_approval` keeps it open. A comment every 15 s keeps it alive.
+    ///
+    /// Role: viewer.
     #[oai(path = "/tickets/:id/stream", method = "get", operation_id = "stream_ticket_events")]
     async fn stream_ticket(
         &self,
@@ -82,7 +84,7 @@ impl StreamsApi {
         after: Query<Option<i64>>,
         caller: Caller,
     ) -> Result<Streamed, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let after = start(last_event_id.0, after.0)?;
         self.store.get(id.0).await?.ok_or(StoreError::NotFound(id.0))?;
         stream(&self.feed, Filter::ticket(id.0), after).await
@@ -92,6 +94,8 @@ impl StreamsApi {
     /// ticket's stream (without `Last-Event-ID` or `after`: from the first event ever).
     /// `event_type` and `status` (events that moved a ticket to that status) filter; each may
     /// repeat. Never ends.
+    ///
+    /// Role: viewer.
     #[oai(path = "/events/stream", method = "get", operation_id = "stream_events")]
     async fn stream_all(
         &self,
@@ -108,7 +112,7 @@ impl StreamsApi {
         status: Query<Vec<Status>>,
         caller: Caller,
     ) -> Result<Streamed, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let after = start(last_event_id.0, after.0)?;
         let filter = Filter {
             ticket: None,

@@ -5,17 +5,18 @@ use std::sync::Arc;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use ticketflow_core::store::{Store, WebhookQuery};
+use ticketflow_core::store::{Role, Store, WebhookQuery};
 use uuid::Uuid;
 
-use crate::access::{ApiKeys, Caller};
+use crate::audit;
+use crate::auth::{Access, Caller};
 use crate::error::{ApiError, body};
 use crate::model::{DeliveryList, DeliveryStatus, DeliveryView, WebhookEventType};
 
 /// The webhook operations.
 pub struct WebhooksApi {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) keys: ApiKeys,
+    pub(crate) access: Access,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -28,6 +29,8 @@ enum Retried {
 #[OpenApi]
 impl WebhooksApi {
     /// List webhook deliveries, newest first: status, attempts, last error, next attempt.
+    ///
+    /// Role: viewer.
     #[oai(
         path = "/webhooks/deliveries",
         method = "get",
@@ -55,7 +58,7 @@ impl WebhooksApi {
         page_size: Query<u32>,
         caller: Caller,
     ) -> Result<Json<DeliveryList>, ApiError> {
-        caller.authorize(&self.keys)?;
+        caller.require(&self.access, Role::Viewer).await?;
         let found = self
             .store
             .webhook_deliveries(&WebhookQuery {
@@ -76,6 +79,8 @@ impl WebhooksApi {
 
     /// Retry a failed (or pending) delivery now, with a new retry window. A delivered one is a
     /// 409.
+    ///
+    /// Role: agent.
     #[oai(
         path = "/webhooks/deliveries/:id/retry",
         method = "post",
@@ -86,9 +91,20 @@ impl WebhooksApi {
         #[oai(validator(minimum(value = "1")))] id: Path<i64>,
         caller: Caller,
     ) -> Result<Retried, ApiError> {
-        caller.authorize(&self.keys)?;
+        let actor = caller.require(&self.access, Role::Agent).await?;
         match self.store.retry_webhook(id.0).await? {
-            Some(delivery) => Ok(Retried::Accepted(Json(delivery.into()))),
+            Some(delivery) => {
+                let detail = serde_json::json!({ "ticket_id": delivery.ticket_id, "endpoint": delivery.endpoint });
+                audit::record(
+                    self.store.as_ref(),
+                    &actor,
+                    "webhook.retried",
+                    Some(delivery.id.to_string()),
+                    detail,
+                )
+                .await;
+                Ok(Retried::Accepted(Json(delivery.into())))
+            }
             None => Err(ApiError::NotFound(body(
                 "not_found",
                 format!("webhook delivery {} not found", id.0),

@@ -126,6 +126,6 @@ mod tests {
         for setting in catalog() {
             assert!(!setting.doc.is_empty(), "{} has no documentation", setting.env);
         }
-        assert_eq!(catalog().len(), 65);
+        assert_eq!(catalog().len(), 69);
     }
 }

@@ -242,6 +242,7 @@ mod tests {
             "bind_addr" | "worker_bind_addr" => "127.0.0.1:1234",
             "log_format" => "pretty",
             "auto_migrate" => "false",
+            "trust_proxy" => "true",
             "cors_origins" | "webhook_urls" => "https://a,https://b",
             "webhook_secret" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             "webhook_retry_hours"
@@ -256,6 +257,9 @@ mod tests {
             | "worker_concurrency"
             | "max_retries"
             | "rate_limit_per_minute"
+            | "session_idle_minutes"
+            | "session_max_hours"
+            | "login_attempts_per_minute"
             | "checkpoint_retention" => "7",
             "email_max_bytes" => "2048",
             "email_provider" => "smtp",

@@ -114,6 +114,15 @@ pub struct Settings {
     pub rate_limit_per_minute: Option<NonZeroU32>,
     /// Comma-separated origins allowed by CORS (unset: no CORS).
     pub cors_origins: Vec<String>,
+    /// Minutes a sign-in session lasts without use.
+    pub session_idle_minutes: NonZeroU32,
+    /// Hours a sign-in session lasts at most, however much it is used.
+    pub session_max_hours: NonZeroU32,
+    /// Sign-in attempts allowed per client address, and per e-mail address, per minute.
+    pub login_attempts_per_minute: NonZeroU32,
+    /// Trust `X-Forwarded-Proto` from a proxy in front (session cookies are then `Secure`
+    /// when it says `https`).
+    pub trust_proxy: bool,
     /// The password of HTTP basic auth on the SendGrid, Postmark, generic and raw inbound
     /// e-mail webhooks, any user name (unset: those webhooks answer 503).
     #[schemars(with = "Option<String>")]
@@ -254,6 +263,10 @@ impl Default for Settings {
             api_keys: None,
             rate_limit_per_minute: None,
             cors_origins: Vec::new(),
+            session_idle_minutes: NonZeroU32::MIN.saturating_add(59),
+            session_max_hours: NonZeroU32::MIN.saturating_add(11),
+            login_attempts_per_minute: NonZeroU32::MIN.saturating_add(9),
+            trust_proxy: false,
             email_webhook_token: None,
             mailgun_webhook_signing_key: None,
             email_max_bytes: 10 * 1024 * 1024,
