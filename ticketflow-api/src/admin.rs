@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, body};
-use crate::model::{ApiKeyView, RoleName, UserView};
+use crate::model::{ApiKeyView, RoleName, Text, UserView};
 use crate::people::{People, PeopleError};
 
 /// The admin operations.
@@ -20,48 +20,68 @@ pub struct AdminApi {
     pub(crate) people: People,
 }
 
-/// A person to add.
-#[derive(Debug, Clone, Object)]
+/// A person to add. "Blank" and "white space" are Unicode White_Space, spelled out so that
+/// every regex dialect reading the schema agrees with the server's check.
+// No Debug: it holds a password.
+#[derive(Clone, Object)]
 pub struct NewUserRequest {
-    /// Their sign-in address.
-    #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
-    /// The name shown.
-    #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: String,
+    /// Their sign-in address: `local@domain`, no white space or control characters inside.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00-\x1f\x7f-\x9f]+@[^@\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\x00-\x1f\x7f-\x9f]+[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    ))]
+    pub email: Text,
+    /// The name shown: 1 to 200 characters, not blank, no NUL.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
+    pub name: Text,
     /// What they may do.
     pub role: RoleName,
-    /// Their password: 12 characters to 1 KB.
-    #[oai(validator(max_length = 1024))]
-    pub password: String,
+    /// Their password: 12 to 256 characters.
+    #[oai(validator(min_length = 12, max_length = 256))]
+    pub password: Text,
 }
 
 /// Changes to a person; each given one is made (and audited).
-#[derive(Debug, Clone, Object)]
+// No Debug: it holds a password.
+#[derive(Clone, Object)]
 pub struct UserChange {
     /// A new role.
+    #[oai(nullable)]
     pub role: Option<RoleName>,
-    /// `true` disables the account (and ends its sessions); an account is not enabled again.
+    /// `true` disables the account (and ends its sessions); a disabled account is not enabled
+    /// again (`false` for one is a 409).
+    #[oai(nullable)]
     pub disabled: Option<bool>,
-    /// A new password (ends the sessions).
-    #[oai(validator(max_length = 1024))]
-    pub password: Option<String>,
+    /// A new password, 12 to 256 characters (ends the sessions).
+    #[oai(nullable, validator(min_length = 12, max_length = 256))]
+    pub password: Option<Text>,
 }
 
 /// A key to make.
 #[derive(Debug, Clone, Object)]
 pub struct NewKeyRequest {
-    /// Its name; unique.
-    #[oai(validator(min_length = 1, max_length = 200))]
-    pub name: String,
+    /// Its name; unique: 1 to 200 characters, not blank, no NUL.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    ))]
+    pub name: Text,
     /// What it may do.
     pub role: RoleName,
-    /// When it stops working (absent: never).
+    /// When it stops working (absent or null: never).
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A new key: the only time the key itself is shown.
-#[derive(Debug, Clone, Object)]
+// No Debug: it holds the key.
+#[derive(Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedKeyView {
     /// The key, as stored.
     pub key: ApiKeyView,
@@ -71,6 +91,7 @@ pub struct CreatedKeyView {
 
 /// One line of the audit trail.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditView {
     /// Its id.
     pub id: i64,
@@ -119,7 +140,8 @@ enum UserAdded {
     Created(Json<UserView>),
 }
 
-#[derive(Debug, ApiResponse)]
+// No Debug: it holds the key.
+#[derive(ApiResponse)]
 enum KeyCreated {
     /// Made.
     #[oai(status = 201)]
@@ -165,10 +187,10 @@ impl AdminApi {
         let added = self
             .people
             .add_user(
-                &user.email,
-                &user.name,
+                &user.email.0,
+                &user.name.0,
                 user.role.into(),
-                SecretString::from(user.password),
+                SecretString::from(user.password.0),
                 actor_name(&actor),
             )
             .await?;
@@ -189,14 +211,22 @@ impl AdminApi {
         let actor = caller.require(&self.access, Role::Admin).await?;
         let Json(change) = change;
         if change.disabled == Some(false) {
-            return Err(ApiError::Unprocessable(body(
-                "validation_error",
-                "`disabled` can only be set to true: a disabled account is not enabled again",
-                Some("disabled".into()),
-            )));
+            let user = self
+                .access
+                .store
+                .user(id.0)
+                .await?
+                .ok_or_else(|| PeopleError::NoSuchUser(id.0.to_string()))?;
+            if user.disabled_at.is_some() {
+                return Err(ApiError::Conflict(body(
+                    "conflict",
+                    "a disabled account is not enabled again",
+                    Some("disabled".into()),
+                )));
+            }
         }
         if let Some(password) = &change.password {
-            crate::auth::Passwords::check_policy(&SecretString::from(password.clone())).map_err(PeopleError::from)?;
+            crate::auth::Passwords::check_policy(&SecretString::from(password.0.clone())).map_err(PeopleError::from)?;
         }
         let actor = actor_name(&actor);
         let mut user = None;
@@ -206,7 +236,7 @@ impl AdminApi {
         if let Some(password) = change.password {
             user = Some(
                 self.people
-                    .reset_password(id.0, SecretString::from(password), actor)
+                    .reset_password(id.0, SecretString::from(password.0), actor)
                     .await?,
             );
         }
@@ -243,7 +273,7 @@ impl AdminApi {
         let Json(key) = key;
         let (key, secret) = self
             .people
-            .create_key(&key.name, key.role.into(), key.expires_at, actor_name(&actor))
+            .create_key(&key.name.0, key.role.into(), key.expires_at, actor_name(&actor))
             .await?;
         self.access.close();
         Ok(KeyCreated::Created(Json(CreatedKeyView {

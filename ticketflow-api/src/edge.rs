@@ -127,6 +127,11 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         ["approvals"] | ["approvals", _] | ["dashboard", "stats"] => Some("GET"),
         ["approvals", _, "decide"] => Some("POST"),
         ["health"] | ["metrics"] | ["openapi.json"] | ["docs", ..] => Some("GET"),
+        ["auth", "login"] | ["auth", "logout"] => Some("POST"),
+        ["auth", "me"] | ["admin", "audit"] => Some("GET"),
+        ["admin", "users"] | ["admin", "keys"] => Some("GET, POST"),
+        ["admin", "users", _] => Some("PATCH"),
+        ["admin", "keys", _, "revoke"] => Some("POST"),
         _ => None,
     }
 }

@@ -64,6 +64,11 @@ impl From<StoreError> for ApiError {
                 format!("`{field}` {message}"),
                 Some(field.into()),
             )),
+            StoreError::Taken { field, message } => ApiError::Conflict(body(
+                "already_exists",
+                format!("`{field}` is taken: {message}"),
+                Some(field.into()),
+            )),
             StoreError::NotFound(id) => ApiError::NotFound(body("not_found", format!("ticket {id} not found"), None)),
             StoreError::UnknownApproval(id) => {
                 ApiError::NotFound(body("not_found", format!("approval {id} not found"), None))

@@ -12,8 +12,9 @@ use uuid::Uuid;
 /// A JSON string, strictly. poem-openapi's `String` also takes numbers and booleans and turns
 /// them into text, so `{"subject": 1}` would pass; the document says string, so only a string
 /// does.
-#[derive(Debug, Clone, PartialEq, Eq, NewType)]
+#[derive(Debug, Clone, PartialEq, Eq, NewType, serde::Deserialize)]
 #[oai(from_json = false)]
+#[serde(transparent)]
 pub struct Text(pub String);
 
 impl ParseFromJSON for Text {
@@ -826,6 +827,7 @@ impl From<RoleName> for Role {
 
 /// A staff account.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserView {
     /// Its id.
     pub id: Uuid,
@@ -856,6 +858,7 @@ impl From<User> for UserView {
 
 /// A named API key (never the key itself).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyView {
     /// Its id.
     pub id: Uuid,

@@ -12,7 +12,7 @@ use ticketflow_core::store::{NewSession, Role};
 
 use crate::auth::{Access, Caller, Identity, MAX_PASSWORD_BYTES, SESSION_COOKIE, digest, token};
 use crate::error::{ApiError, body};
-use crate::model::{RoleName, UserView};
+use crate::model::{RoleName, Text, UserView};
 
 /// The sign-in operations.
 pub struct SignInApi {
@@ -24,16 +24,16 @@ pub struct SignInApi {
 pub struct Credentials {
     /// The account's e-mail address.
     #[oai(validator(max_length = 254))]
-    pub email: String,
-    /// Its password (at most 1 KB).
-    #[oai(validator(max_length = 1024))]
-    pub password: String,
+    pub email: Text,
+    /// Its password (at most 256 characters).
+    #[oai(validator(max_length = 256))]
+    pub password: Text,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
-            .field("email", &self.email)
+            .field("email", &self.email.0)
             .field("password", &"<redacted>")
             .finish()
     }
@@ -96,6 +96,7 @@ pub struct KeyIdentityView {
 
 /// Who the caller is.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MeView {
     /// Open, or signed in.
     pub mode: AccessMode,
@@ -169,14 +170,14 @@ impl SignInApi {
             SignInRequest::Form(Form(credentials)) => (credentials, true),
         };
         // A form is not checked by the document's validators: the limits again, by hand.
-        if credentials.email.chars().count() > 254 {
+        if credentials.email.0.chars().count() > 254 {
             return Err(ApiError::Unprocessable(body(
                 "validation_error",
                 "`email` may have at most 254 characters",
                 Some("email".into()),
             )));
         }
-        if credentials.password.len() > MAX_PASSWORD_BYTES {
+        if credentials.password.0.len() > MAX_PASSWORD_BYTES {
             return Err(ApiError::Unprocessable(body(
                 "validation_error",
                 format!("`password` may have at most {MAX_PASSWORD_BYTES} bytes"),
@@ -184,7 +185,7 @@ impl SignInApi {
             )));
         }
         let address = remote.as_socket_addr().map(|a| a.ip());
-        if let Err(wait) = self.access.login_limit.check(address, &credentials.email) {
+        if let Err(wait) = self.access.login_limit.check(address, &credentials.email.0) {
             metrics::counter!("sign_ins_limited_total").increment(1);
             return Err(ApiError::TooManyRequests(
                 body(
@@ -198,13 +199,13 @@ impl SignInApi {
         let found = self
             .access
             .store
-            .user_by_email(&credentials.email)
+            .user_by_email(&credentials.email.0)
             .await?
             .filter(|(user, _)| user.disabled_at.is_none());
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
         // Hashing is seconds of CPU on a slow machine: off the request threads.
         let passwords = self.access.passwords.clone();
-        let password = credentials.password;
+        let password = credentials.password.0;
         let matched = tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
             .await
             .unwrap_or(false);

@@ -574,26 +574,16 @@ async fn an_open_api_stays_open_until_someone_is_added() {
     let cookie = format!("ticketflow_session={cookie}");
     let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
     // Bad input to the admin routes: named, never a 500.
-    for (body, field) in [
-        (
-            json!({ "email": "x@desk.test", "name": "X", "role": "owner", "password": PASSWORD }),
-            "role",
-        ),
-        (
-            json!({ "email": "y@desk.test", "name": "Y", "role": "viewer", "password": "short" }),
-            "password",
-        ),
-        (
-            json!({ "email": "first@desk.test", "name": "Again", "role": "viewer", "password": PASSWORD }),
-            "email",
-        ),
-        (
-            json!({ "email": "not an address", "name": "Z", "role": "viewer", "password": PASSWORD }),
-            "email",
-        ),
+    let user = |email: &str, name: &str, role: &str, password: &str| json!({ "email": email, "name": name, "role": role, "password": password });
+    for (body, status, field) in [
+        (user("x@desk.test", "X", "owner", PASSWORD), 422, "role"),
+        (user("y@desk.test", "Y", "viewer", "short"), 422, "password"),
+        (user("First@desk.test", "Again", "viewer", PASSWORD), 409, "email"),
+        (user("not an address", "Z", "viewer", PASSWORD), 422, "email"),
+        (user("w@desk.test", "  ", "viewer", PASSWORD), 422, "name"),
     ] {
         let refused = api.post_json("/admin/users", &body, &headers).await;
-        assert_eq!(refused.status, 422, "{body}: {}", refused.text);
+        assert_eq!(refused.status, status, "{body}: {}", refused.text);
         assert!(refused.text.to_lowercase().contains(field), "{body}: {}", refused.text);
     }
     let key = api
@@ -867,4 +857,32 @@ async fn the_cli_manages_people_and_keys_and_no_secret_reaches_what_is_printed()
         assert!(!seen.contains(secret), "a secret leaked: {secret}");
     }
     assert!(seen.contains("\"prefix\""), "the keys were listed, by their prefixes");
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_behind_a_trusted_tls_proxy_only() {
+    for (trust, proto, secure) in [
+        ("true", Some("https"), true),
+        ("true", None, false),
+        ("false", Some("https"), false),
+    ] {
+        let api = TestApp::start(&[("TRUST_PROXY", trust)]).await;
+        add_people(&People::new(api.store.clone())).await;
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(proto) = proto {
+            headers.push(("x-forwarded-proto", proto));
+        }
+        let body = json!({ "email": "viewer@desk.test", "password": PASSWORD }).to_string();
+        let answer = api
+            .request(Method::POST, "/auth/login", &headers, Some(body.into_bytes()))
+            .await;
+        assert_eq!(answer.status, 200);
+        let cookie = answer.headers["set-cookie"].to_str().unwrap();
+        assert_eq!(
+            cookie.contains("; Secure"),
+            secure,
+            "TRUST_PROXY={trust} {proto:?}: {cookie}"
+        );
+        api.stop().await;
+    }
 }

@@ -16,6 +16,14 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The value of `field` is taken (an account's address, a key's name).
+    #[error("`{field}` is taken: {message}")]
+    Taken {
+        /// The field.
+        field: &'static str,
+        /// What is taken.
+        message: String,
+    },
     /// No ticket with this id.
     #[error("ticket {0} not found")]
     NotFound(Uuid),

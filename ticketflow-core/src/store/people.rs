@@ -199,8 +199,8 @@ pub trait PeopleStore: Send + Sync {
     /// API is then closed to anonymous callers.
     async fn has_people(&self) -> Result<bool, StoreError>;
 
-    /// Adds a person. `Validation { field: "email" }` when the address is taken or not an
-    /// address, `field: "name"` when the name is empty or too long.
+    /// Adds a person. `Taken { field: "email" }` when the address has an account,
+    /// `Validation { field: "email" }` when it is not an address, `field: "name"` when the name is empty or too long.
     async fn add_user(&self, new: NewUser) -> Result<User, StoreError>;
 
     /// Every person, oldest first.
@@ -223,8 +223,8 @@ pub trait PeopleStore: Send + Sync {
     /// person.
     async fn set_password(&self, id: Uuid, password_hash: &str) -> Result<Option<User>, StoreError>;
 
-    /// Adds a named key. `Validation { field: "name" }` when the name is taken, empty or too
-    /// long.
+    /// Adds a named key. `Taken { field: "name" }` when the name is taken (`"prefix"` for a
+    /// prefix), `Validation { field: "name" }` when it is empty or too long.
     async fn add_api_key(&self, new: NewApiKey) -> Result<ApiKey, StoreError>;
 
     /// Every named key, oldest first.
@@ -332,7 +332,7 @@ pub(crate) fn valid_audit(entry: &NewAuditEntry) -> Result<(), StoreError> {
 /// The error of an address that already has an account.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn email_taken(email: &str) -> StoreError {
-    StoreError::Validation {
+    StoreError::Taken {
         field: "email",
         message: format!("{email} already has an account"),
     }
@@ -341,7 +341,7 @@ pub(crate) fn email_taken(email: &str) -> StoreError {
 /// The error of a key name (or prefix) that is taken.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn key_taken(field: &'static str, value: &str) -> StoreError {
-    StoreError::Validation {
+    StoreError::Taken {
         field,
         message: format!("a key with {field} `{value}` already exists"),
     }

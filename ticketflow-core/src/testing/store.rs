@@ -2615,7 +2615,7 @@ pub async fn people_sign_in_and_sessions_expire(store: Arc<dyn Store>) {
         .add_user(person("ANA@example.com ", "Another Ana", Role::Viewer))
         .await
     {
-        Err(StoreError::Validation { field, message }) => {
+        Err(StoreError::Taken { field, message }) => {
             assert_eq!(field, "email");
             assert!(message.contains("already has an account"), "{message}");
         }
@@ -2803,8 +2803,10 @@ pub async fn keys_are_found_by_prefix_and_revoked_once(store: Arc<dyn Store>) {
         ("other", "tf_ops1", "prefix"),
     ] {
         match store.add_api_key(key(name, prefix, Role::Viewer, None)).await {
-            Err(StoreError::Validation { field, .. }) => assert_eq!(field, expected, "{name:?} {prefix:?}"),
-            other => panic!("expected a validation error on {expected}, got {other:?}"),
+            Err(StoreError::Validation { field, .. } | StoreError::Taken { field, .. }) => {
+                assert_eq!(field, expected, "{name:?} {prefix:?}")
+            }
+            other => panic!("expected a refusal of {expected}, got {other:?}"),
         }
     }
     let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
