@@ -163,7 +163,8 @@ impl From<PeopleError> for ApiError {
 }
 
 fn actor_name(actor: &crate::auth::Actor) -> &str {
-    actor.0.as_deref().unwrap_or("anonymous")
+    // Admin operations are never anonymous (`require_named`).
+    actor.0.as_deref().unwrap_or("unknown")
 }
 
 #[OpenApi]
@@ -173,7 +174,7 @@ impl AdminApi {
     /// Role: admin.
     #[oai(path = "/admin/users", method = "get", operation_id = "list_users")]
     async fn list_users(&self, caller: Caller) -> Result<Json<Vec<UserView>>, ApiError> {
-        caller.require(&self.access, Role::Admin).await?;
+        caller.require_named(&self.access, Role::Admin).await?;
         Ok(Json(self.people.users().await?.into_iter().map(Into::into).collect()))
     }
 
@@ -182,7 +183,7 @@ impl AdminApi {
     /// Role: admin.
     #[oai(path = "/admin/users", method = "post", operation_id = "add_user")]
     async fn add_user(&self, user: Json<NewUserRequest>, caller: Caller) -> Result<UserAdded, ApiError> {
-        let actor = caller.require(&self.access, Role::Admin).await?;
+        let actor = caller.require_named(&self.access, Role::Admin).await?;
         let Json(user) = user;
         let added = self
             .people
@@ -208,7 +209,7 @@ impl AdminApi {
         change: Json<UserChange>,
         caller: Caller,
     ) -> Result<Json<UserView>, ApiError> {
-        let actor = caller.require(&self.access, Role::Admin).await?;
+        let actor = caller.require_named(&self.access, Role::Admin).await?;
         let Json(change) = change;
         if change.disabled == Some(false) {
             let user = self
@@ -260,7 +261,7 @@ impl AdminApi {
     /// Role: admin.
     #[oai(path = "/admin/keys", method = "get", operation_id = "list_keys")]
     async fn list_keys(&self, caller: Caller) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
-        caller.require(&self.access, Role::Admin).await?;
+        caller.require_named(&self.access, Role::Admin).await?;
         Ok(Json(self.people.keys().await?.into_iter().map(Into::into).collect()))
     }
 
@@ -269,7 +270,7 @@ impl AdminApi {
     /// Role: admin.
     #[oai(path = "/admin/keys", method = "post", operation_id = "create_key")]
     async fn create_key(&self, key: Json<NewKeyRequest>, caller: Caller) -> Result<KeyCreated, ApiError> {
-        let actor = caller.require(&self.access, Role::Admin).await?;
+        let actor = caller.require_named(&self.access, Role::Admin).await?;
         let Json(key) = key;
         let (key, secret) = self
             .people
@@ -287,7 +288,7 @@ impl AdminApi {
     /// Role: admin.
     #[oai(path = "/admin/keys/:id/revoke", method = "post", operation_id = "revoke_key")]
     async fn revoke_key(&self, id: Path<Uuid>, caller: Caller) -> Result<Json<ApiKeyView>, ApiError> {
-        let actor = caller.require(&self.access, Role::Admin).await?;
+        let actor = caller.require_named(&self.access, Role::Admin).await?;
         Ok(Json(self.people.revoke_key(id.0, actor_name(&actor)).await?.into()))
     }
 
@@ -312,7 +313,7 @@ impl AdminApi {
         page_size: Query<u32>,
         caller: Caller,
     ) -> Result<Json<AuditList>, ApiError> {
-        caller.require(&self.access, Role::Admin).await?;
+        caller.require_named(&self.access, Role::Admin).await?;
         let found = self.access.store.audit_log(page.0, page_size.0).await?;
         Ok(Json(AuditList {
             entries: found.entries.into_iter().map(Into::into).collect(),

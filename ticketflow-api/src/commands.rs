@@ -76,8 +76,8 @@ pub enum KeysCommand {
         /// admin, agent or viewer.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        /// Days until it stops working (absent: never).
-        #[arg(long)]
+        /// Days until it stops working, 1 to 36,500 (absent: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
     },
     /// List every named key (never the keys themselves).

@@ -18,6 +18,11 @@ impl CreateLimit {
 
     /// `Err(seconds to wait)` when `client` is over its limit.
     pub fn check(&self, client: &str) -> Result<(), u64> {
+        // Clients idle for a minute are forgotten now and then, so the map does not keep every
+        // client ever seen.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
         self.0.check_key(&client.to_owned()).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             wait.as_secs().max(1)

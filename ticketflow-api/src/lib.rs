@@ -120,8 +120,13 @@ impl AppState {
                 store.clone(),
                 ApiKeys::parse(settings.api_keys.as_ref().map_or("", |keys| keys.expose_secret())),
                 SessionPolicy {
-                    idle: std::time::Duration::from_secs(u64::from(settings.session_idle_minutes.get()) * 60),
-                    max_age: std::time::Duration::from_secs(u64::from(settings.session_max_hours.get()) * 3600),
+                    // At most a year: longer is not a session, and would overflow the clock.
+                    idle: std::time::Duration::from_secs(
+                        u64::from(settings.session_idle_minutes.get().min(525_600)) * 60,
+                    ),
+                    max_age: std::time::Duration::from_secs(
+                        u64::from(settings.session_max_hours.get().min(8_760)) * 3600,
+                    ),
                     trust_proxy: settings.trust_proxy,
                 },
                 LoginLimit::per_minute(settings.login_attempts_per_minute),

@@ -133,7 +133,7 @@ impl SignInApi {
     /// True when the browser reached us over TLS (directly, or through a trusted proxy that
     /// says so).
     fn over_tls(&self, req: &Request) -> bool {
-        req.uri().scheme_str() == Some("https")
+        *req.scheme() == poem::http::uri::Scheme::HTTPS
             || (self.access.sessions.trust_proxy
                 && req
                     .headers()
@@ -203,7 +203,11 @@ impl SignInApi {
             .await?
             .filter(|(user, _)| user.disabled_at.is_none());
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
-        // Hashing is seconds of CPU on a slow machine: off the request threads.
+        // Hashing is seconds of CPU on a slow machine: off the request threads, and only as
+        // many at once as there are cores.
+        let Ok(_permit) = self.access.hashing.acquire().await else {
+            return Err(invalid_credentials());
+        };
         let passwords = self.access.passwords.clone();
         let password = credentials.password.0;
         let matched = tokio::task::spawn_blocking(move || passwords.verify(&password, hash.as_deref()))
@@ -232,7 +236,8 @@ impl SignInApi {
                 id_hash: digest(&id),
                 user_id: user.id,
                 csrf_token: csrf_token.clone(),
-                expires_at: chrono::Utc::now() + chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX),
+                expires_at: chrono::Utc::now()
+                    + chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::days(365)),
             })
             .await?;
         metrics::counter!("sign_ins_total").increment(1);
@@ -258,6 +263,9 @@ impl SignInApi {
         if let Some(Identity::Person { session, .. }) = caller.identity() {
             caller.require(&self.access, Role::Viewer).await?;
             self.access.store.end_session(session).await?;
+        } else if let Some(cookie) = presented_session(req) {
+            // Signed out with a key beside the cookie: the cookie's session ends too.
+            self.access.store.end_session(&digest(&cookie)).await?;
         }
         Ok(SignedOut::Done(session_cookie("", Duration::ZERO, self.over_tls(req))))
     }

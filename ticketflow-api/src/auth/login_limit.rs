@@ -1,9 +1,10 @@
 //! Sign-in attempts allowed per client address and per e-mail address (`governor`): guessing
 //! passwords is slow from one address, and slow against one account from many.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -13,6 +14,23 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 pub struct LoginLimit {
     by_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     by_email: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Attempts counted, to forget the limits' idle keys every [`FORGET_EVERY`] of them (the
+    /// maps would otherwise keep every address and e-mail ever tried).
+    attempts: Arc<AtomicU64>,
+}
+
+const FORGET_EVERY: u64 = 1024;
+
+/// The part of an address a limit counts: an IPv4 address, or an IPv6 address's /64 (one
+/// host is given a whole /64, so counting single IPv6 addresses would count nothing).
+fn counted(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+    }
 }
 
 impl std::fmt::Debug for LoginLimit {
@@ -28,6 +46,7 @@ impl LoginLimit {
         Self {
             by_address: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             by_email: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            attempts: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -36,8 +55,12 @@ impl LoginLimit {
     pub fn check(&self, address: Option<IpAddr>, email: &str) -> Result<(), u64> {
         let wait =
             |not_until: governor::NotUntil<_>| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1);
+        if self.attempts.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            self.by_address.retain_recent();
+            self.by_email.retain_recent();
+        }
         if let Some(address) = address {
-            self.by_address.check_key(&address).map_err(wait)?;
+            self.by_address.check_key(&counted(address)).map_err(wait)?;
         }
         self.by_email.check_key(&email.trim().to_lowercase()).map_err(wait)
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
+use sha2::Digest;
 use subtle::ConstantTimeEq;
 use ticketflow_core::store::{Role, Store, StoreError, User};
 
@@ -34,7 +35,7 @@ pub const SESSION_COOKIE: &str = "ticketflow_session";
 /// The header that carries a session's CSRF token.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
-/// The keys of `API_KEYS`, each an admin key (empty: none).
+/// The keys of `API_KEYS`, each an admin key (empty: none), kept as their digests.
 #[derive(Clone, Default)]
 pub struct ApiKeys(Arc<Vec<Vec<u8>>>);
 
@@ -51,7 +52,7 @@ impl ApiKeys {
             list.split(',')
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
-                .map(|k| k.as_bytes().to_vec())
+                .map(|k| sha2::Sha256::digest(k.as_bytes()).to_vec())
                 .collect(),
         ))
     }
@@ -61,12 +62,14 @@ impl ApiKeys {
         !self.0.is_empty()
     }
 
-    /// The index of the key `token` is, if any. Every key is compared, each in constant time,
-    /// so the time taken says nothing about which key matched or how much of one did.
+    /// The index of the key `token` is, if any. Every key's digest is compared with the
+    /// token's, each in constant time, so the time taken says nothing about which key matched,
+    /// how much of one did, or how long the keys are.
     pub fn holder(&self, token: &str) -> Option<usize> {
+        let presented = sha2::Sha256::digest(token.as_bytes());
         let mut found = None;
         for (index, key) in self.0.iter().enumerate() {
-            if bool::from(key.as_slice().ct_eq(token.as_bytes())) {
+            if bool::from(key.as_slice().ct_eq(presented.as_slice())) {
                 found = Some(index);
             }
         }
@@ -108,6 +111,9 @@ pub struct Access {
     pub passwords: Passwords,
     /// Sign-in attempts allowed (`LOGIN_ATTEMPTS_PER_MINUTE`).
     pub login_limit: LoginLimit,
+    /// Password checks running at once: each takes 19 MiB and a core for tens of
+    /// milliseconds, so a flood of sign-ins waits here instead of exhausting memory.
+    pub hashing: Arc<tokio::sync::Semaphore>,
     /// Whether anyone was ever added, as last read (see [`Access::is_open`]).
     open: Arc<OpenMode>,
 }
@@ -137,12 +143,14 @@ impl Access {
     pub fn new(store: Arc<dyn Store>, static_keys: ApiKeys, sessions: SessionPolicy, login_limit: LoginLimit) -> Self {
         let passwords = Passwords::default();
         passwords.warm();
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
             store,
             static_keys,
             sessions,
             passwords,
             login_limit,
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
             open: Arc::new(OpenMode::default()),
         }
     }
@@ -228,7 +236,7 @@ impl Access {
 }
 
 /// Who a caller was found to be.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Identity {
     /// A signed-in person (by the session cookie).
     Person {
@@ -250,6 +258,13 @@ pub enum Identity {
     },
     /// Key number `.0` (from 0) of `API_KEYS`: an admin key.
     StaticKey(usize),
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The CSRF token and the session's digest stay out of any log line.
+        write!(f, "Identity({} as {})", self.actor(), self.role())
+    }
 }
 
 impl Identity {
@@ -387,6 +402,15 @@ impl Caller {
                 Err(unauthorized())
             }
         }
+    }
+
+    /// Like [`Caller::require`], but an anonymous caller is refused even while the API is open:
+    /// managing people and keys needs someone to be (the first admin comes from the CLI).
+    pub async fn require_named(&self, access: &Access, needed: Role) -> Result<Actor, ApiError> {
+        if self.identity().is_none() && !matches!(self.checked(), Some(Checked::Outage(_))) {
+            return Err(unauthorized());
+        }
+        self.require(access, needed).await
     }
 
     /// The rate-limit identity: the actor when there is one, else the client's IP.

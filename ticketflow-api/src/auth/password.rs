@@ -12,6 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 /// The shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// The longest password accepted, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
 /// The longest password accepted, in bytes (longer is refused before any hashing, so a huge
 /// password cannot make the server work).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -22,8 +25,8 @@ pub enum PasswordError {
     /// Under [`MIN_PASSWORD_CHARS`].
     #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,
-    /// Over [`MAX_PASSWORD_BYTES`].
-    #[error("a password may have at most {MAX_PASSWORD_BYTES} bytes")]
+    /// Over [`MAX_PASSWORD_CHARS`] or [`MAX_PASSWORD_BYTES`].
+    #[error("a password may have at most {MAX_PASSWORD_CHARS} characters and {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
     /// The hasher failed (no randomness for a salt).
     #[error("the password could not be hashed: {0}")]
@@ -73,7 +76,11 @@ impl Passwords {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(PasswordError::TooLong);
         }
-        if password.chars().count() < MIN_PASSWORD_CHARS {
+        let chars = password.chars().count();
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(PasswordError::TooLong);
+        }
+        if chars < MIN_PASSWORD_CHARS {
             return Err(PasswordError::TooShort);
         }
         Ok(())
@@ -136,7 +143,11 @@ mod tests {
             Ok(()),
             "characters, not bytes"
         );
-        assert!(Passwords::check_policy(&SecretString::from("x".repeat(128))).is_ok());
+        assert!(Passwords::check_policy(&SecretString::from("x".repeat(MAX_PASSWORD_CHARS))).is_ok());
+        assert_eq!(
+            Passwords::check_policy(&SecretString::from("x".repeat(MAX_PASSWORD_CHARS + 1))),
+            Err(PasswordError::TooLong)
+        );
         assert_eq!(
             Passwords::check_policy(&SecretString::from("x".repeat(MAX_PASSWORD_BYTES + 1))),
             Err(PasswordError::TooLong)

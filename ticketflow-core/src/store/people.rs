@@ -68,7 +68,7 @@ pub struct User {
 }
 
 /// A staff account to add.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     /// The sign-in address (stored lower-cased and trimmed).
     pub email: String,
@@ -122,7 +122,7 @@ pub struct NewApiKey {
 }
 
 /// A signed-in session, as found by its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
     /// Who is signed in.
     pub user: User,
@@ -135,7 +135,7 @@ pub struct Session {
 }
 
 /// A session to begin.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSession {
     /// The SHA-256 digest of the session id, hex.
     pub id_hash: String,
@@ -145,6 +145,37 @@ pub struct NewSession {
     pub csrf_token: String,
     /// The absolute expiry.
     pub expires_at: DateTime<Utc>,
+}
+
+// Debug without the secrets: a password hash, a session's digest or CSRF token never reaches a
+// log line through `{:?}`.
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One line of the audit trail.
