@@ -69,7 +69,7 @@ impl ApiKeys {
         let presented = sha2::Sha256::digest(token.as_bytes());
         let mut found = None;
         for (index, key) in self.0.iter().enumerate() {
-            if bool::from(key.as_slice().ct_eq(presented.as_slice())) {
+            if bool::from(key.as_slice().ct_eq(&presented[..])) {
                 found = Some(index);
             }
         }
