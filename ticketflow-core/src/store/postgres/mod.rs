@@ -247,6 +247,14 @@ impl PgStore {
         };
         let notifier = self::notifier::Notifier::start(connect.clone(), self::feed::channel(&options.schema));
         let ping = notifier.ping.clone();
+        // No JIT: these are short statements, for which compiling costs 100-200 ms each time
+        // a plan's estimate crosses `jit_above_cost` — as a trigger's plan on a writer
+        // connection (below) always did. Behind a transaction pooler nothing can be set.
+        let connect = if options.transaction_pooler {
+            connect
+        } else {
+            connect.options([("jit", "off")])
+        };
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -261,8 +269,10 @@ impl PgStore {
         // each time when left to choose. A generic plan is made once per connection, though,
         // and one made while `tickets` was nearly empty scans it whole, for ever after (until
         // an ANALYZE, which may never come): every table these statements touch is reached
-        // through an index, so sequential scans are ruled out on these connections. Behind a
-        // transaction pooler nothing is prepared, and nothing is set.
+        // through an index, so sequential scans are ruled out on these connections (a scan
+        // that has no index, as a trigger's of a tiny table, is then "disabled" and costed
+        // 10^10 — which is why JIT must be off). Behind a transaction pooler nothing is
+        // prepared, and nothing is set.
         let writer_connect = if options.transaction_pooler {
             connect
         } else {
