@@ -2,10 +2,13 @@
 //! for `visibility`; one the receiver did not accept comes due again after a backoff that
 //! doubles, with jitter, until the delivery is `retry_window` old — then it is `failed`, and
 //! a person can retry it. It runs beside the workers, never in their way: a slow or dead
-//! receiver holds only the relay.
+//! receiver holds only the relay, and an endpoint that is down rests — its deliveries wait,
+//! untouched, while a few probe it after a backoff of its own — so a dead receiver costs the
+//! database nearly nothing.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -40,6 +43,18 @@ pub struct WebhookRelay {
     pub visibility: Duration,
     /// The longest one attempt may take (`WEBHOOK_TIMEOUT_SECONDS`), to size `visibility`.
     pub attempt_timeout: Duration,
+    /// Endpoints that failed (no answer, 5xx, 429), and until when they rest: shared by the
+    /// relay's clones, in memory only (after a restart every endpoint is tried again).
+    resting: Arc<Mutex<HashMap<String, Rest>>>,
+}
+
+/// An endpoint at rest.
+#[derive(Debug, Clone, Copy)]
+struct Rest {
+    /// Failures in a row.
+    failures: u32,
+    /// When its deliveries are tried again.
+    until: Instant,
 }
 
 impl std::fmt::Debug for WebhookRelay {
@@ -66,6 +81,44 @@ impl WebhookRelay {
             idle: Duration::from_millis(500),
             visibility: Duration::from_secs(120),
             attempt_timeout,
+            resting: Arc::default(),
+        }
+    }
+
+    /// The endpoints resting now.
+    fn resting_now(&self) -> Vec<String> {
+        let now = Instant::now();
+        let resting = self.resting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        resting
+            .iter()
+            .filter(|(_, rest)| rest.until > now)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
+    }
+
+    /// Notes what an attempt said of its endpoint: an answer that is not the receiver's
+    /// verdict on this delivery (none at all, 5xx, 429) rests the endpoint, for a backoff that
+    /// doubles with each such failure in a row; any other answer wakes it.
+    fn note(&self, endpoint: &str, answer: &Answer) {
+        let down = match answer {
+            Answer::Unreachable(_) => true,
+            Answer::Refused(status) => *status >= 500 || *status == 429,
+            Answer::Accepted(_) => false,
+        };
+        let mut resting = self.resting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !down {
+            resting.remove(endpoint);
+            return;
+        }
+        let now = Instant::now();
+        let rest = resting.entry(endpoint.to_owned()).or_insert(Rest {
+            failures: 0,
+            until: now,
+        });
+        // Failures of one batch's deliveries, attempted together, count once.
+        if rest.until <= now {
+            rest.failures = rest.failures.saturating_add(1);
+            rest.until = now + self.delay_after(rest.failures);
         }
     }
 
@@ -77,7 +130,10 @@ impl WebhookRelay {
     /// Delivers one round of due webhooks; returns how many it attempted.
     pub async fn deliver_once(&self) -> Result<usize, StoreError> {
         let visibility = super::claim_visibility(self.batch, self.concurrency, self.attempt_timeout, self.visibility);
-        let due = self.store.claim_webhooks(self.batch, visibility).await?;
+        let due = self
+            .store
+            .claim_webhooks(self.batch, visibility, &self.resting_now())
+            .await?;
         let attempted = due.len();
         // Outcomes are recorded as they come, a statement for all that are ready together:
         // a dead receiver fails a whole batch at once, for one write.
@@ -97,7 +153,9 @@ impl WebhookRelay {
     }
 
     async fn attempt(&self, delivery: &WebhookDelivery) -> WebhookOutcome {
-        let (error, status) = match self.sender.send(delivery).await {
+        let answer = self.sender.send(delivery).await;
+        self.note(&delivery.endpoint, &answer);
+        let (error, status) = match answer {
             Answer::Accepted(status) => {
                 metrics::counter!("webhooks_delivered_total").increment(1);
                 tracing::info!(ticket_id = %delivery.ticket_id, event_type = %delivery.event_type,

@@ -185,10 +185,16 @@ pub trait WebhookStore: Send + Sync {
     /// deliveries stay, and pending ones are still delivered).
     async fn register_webhook_endpoints(&self, urls: &[String]) -> Result<(), StoreError>;
 
-    /// Claims up to `limit` due deliveries, counting an attempt on each and hiding them for
-    /// `visibility`; several relays share the outbox without sending one delivery twice at
-    /// once.
-    async fn claim_webhooks(&self, limit: u32, visibility: Duration) -> Result<Vec<WebhookDelivery>, StoreError>;
+    /// Claims up to `limit` due deliveries to endpoints other than `resting`, counting an
+    /// attempt on each and hiding them for `visibility`; several relays share the outbox
+    /// without sending one delivery twice at once. A resting endpoint's deliveries stay as
+    /// they are: not attempted, not counted.
+    async fn claim_webhooks(
+        &self,
+        limit: u32,
+        visibility: Duration,
+        resting: &[String],
+    ) -> Result<Vec<WebhookDelivery>, StoreError>;
 
     /// Records the outcomes of `attempts`, in one statement (a dead receiver fails a batch at
     /// once, and its outcomes must not cost a write each), skipping any delivery another claim

@@ -2476,12 +2476,12 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
     );
 
     // Claims: each delivery once, an attempt counted, hidden while claimed.
-    let batch = store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap();
+    let batch = store.claim_webhooks(10, Duration::from_secs(60), &[]).await.unwrap();
     assert_eq!(batch.len(), 2);
     assert!(batch.iter().all(|d| d.attempts == 1));
     assert!(
         store
-            .claim_webhooks(10, Duration::from_secs(60))
+            .claim_webhooks(10, Duration::from_secs(60), &[])
             .await
             .unwrap()
             .is_empty()
@@ -2512,7 +2512,16 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
     assert_eq!(delivered.total, 1);
     assert_eq!(delivered.deliveries[0].last_status, Some(204));
     assert!(delivered.deliveries[0].delivered_at.is_some());
-    let again = store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap();
+    // A resting endpoint's deliveries are left alone: not claimed, no attempt counted.
+    let resting = [batch[1].endpoint.clone()];
+    assert!(
+        store
+            .claim_webhooks(10, Duration::from_secs(60), &resting)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_webhooks(10, Duration::from_secs(60), &[]).await.unwrap();
     assert_eq!(again.len(), 1, "the retry is due");
     assert_eq!(again[0].attempts, 2);
     assert_eq!(again[0].last_error.as_deref(), Some("the receiver answered 500"));
@@ -2547,7 +2556,11 @@ pub async fn webhooks_are_queued_with_their_events_and_delivered_once(store: Arc
     let retried = store.retry_webhook(failed.deliveries[0].id).await.unwrap().unwrap();
     assert_eq!(retried.status, WebhookStatus::Pending);
     assert_eq!(
-        store.claim_webhooks(10, Duration::from_secs(60)).await.unwrap().len(),
+        store
+            .claim_webhooks(10, Duration::from_secs(60), &[])
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(matches!(

@@ -101,7 +101,7 @@ impl WebhookSql {
                     "UPDATE {{schema}}.webhook_deliveries SET attempts = attempts + 1, \
                          available_at = now() + make_interval(secs => $2) \
                      WHERE id IN (SELECT id FROM {{schema}}.webhook_deliveries \
-                         WHERE status = 'pending' AND available_at <= now() \
+                         WHERE status = 'pending' AND available_at <= now() AND endpoint <> ALL($3::text[]) \
                          ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
                      RETURNING {COLUMNS}"
                 ),
@@ -161,13 +161,19 @@ impl WebhookStore for PgStore {
         Ok(())
     }
 
-    async fn claim_webhooks(&self, limit: u32, visibility: Duration) -> Result<Vec<WebhookDelivery>, StoreError> {
+    async fn claim_webhooks(
+        &self,
+        limit: u32,
+        visibility: Duration,
+        resting: &[String],
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
         let rows = self
             .db
             .fetch_all(
                 sqlx::query(self.sql.webhooks.claim.clone())
                     .bind(i64::from(limit))
-                    .bind(visibility.as_secs_f64()),
+                    .bind(visibility.as_secs_f64())
+                    .bind(resting),
             )
             .await?;
         let mut claimed = deliveries(&rows)?;

@@ -94,13 +94,21 @@ impl WebhookStore for SqliteStore {
         Ok(())
     }
 
-    async fn claim_webhooks(&self, limit: u32, visibility: Duration) -> Result<Vec<WebhookDelivery>, StoreError> {
+    async fn claim_webhooks(
+        &self,
+        limit: u32,
+        visibility: Duration,
+        resting: &[String],
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
         let at = Utc::now();
+        let resting = serde_json::to_string(resting).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // A read first: most rounds find nothing, and need not queue for the one writer.
         let due: bool = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND available_at <= ?)",
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND available_at <= ?1 \
+                 AND endpoint NOT IN (SELECT value FROM json_each(?2)))",
         )
         .bind(timestamp(at))
+        .bind(&resting)
         .fetch_one(&self.read)
         .await?
         .try_get(0)?;
@@ -111,12 +119,14 @@ impl WebhookStore for SqliteStore {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, available_at = ?1 \
              WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND available_at <= ?2 \
+                 AND endpoint NOT IN (SELECT value FROM json_each(?4)) \
                  ORDER BY available_at, id LIMIT ?3) \
              RETURNING {COLUMNS}"
         )))
         .bind(after(at, visibility))
         .bind(timestamp(at))
         .bind(i64::from(limit))
+        .bind(&resting)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
