@@ -52,6 +52,14 @@ pub(crate) async fn edge<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
             return Ok(response);
         }
     };
+    // A form post from a page carries its session's CSRF token as a field; the session check
+    // reads headers only, so the field is handed to it as the header.
+    if let Some(token) = raw_body
+        .as_deref()
+        .and_then(|body| crate::auth::form_csrf_token(&req, body))
+    {
+        req.headers_mut().insert(crate::auth::CSRF_HEADER, token);
+    }
     let span = tracing::info_span!("http", request_id = %id, method = %method, path = %req.uri().path());
     // A caller's trace continues here; the ticket's worker spans continue it further.
     let incoming = req.headers().get("traceparent").and_then(|v| v.to_str().ok());

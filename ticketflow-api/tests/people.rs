@@ -364,6 +364,27 @@ async fn a_change_made_with_the_cookie_needs_the_sessions_csrf_token() {
         trail.entries
     );
 
+    // A page's form carries the token as a field instead of the header.
+    let form = |token: &str| format!("csrf_token={token}&other=1").into_bytes();
+    let form_headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let forged = api
+        .request(Method::POST, "/auth/logout", &form_headers, Some(form("forged")))
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    let (agent_cookie, agent_csrf) = session(&api, "agent@desk.test").await;
+    let agent_cookie = format!("ticketflow_session={agent_cookie}");
+    let form_headers = [
+        ("cookie", agent_cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let out = api
+        .request(Method::POST, "/auth/logout", &form_headers, Some(form(&agent_csrf)))
+        .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+
     // A token of another session does not do.
     let (_, other_csrf) = session(&api, "admin@desk.test").await;
     let crossed = api

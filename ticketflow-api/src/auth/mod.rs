@@ -422,6 +422,27 @@ impl Caller {
     }
 }
 
+/// The `csrf_token` field of a form-encoded body, as a header value — when the request carries
+/// no `X-CSRF-Token` header of its own.
+pub(crate) fn form_csrf_token(req: &Request, body: &[u8]) -> Option<poem::http::HeaderValue> {
+    let form = req
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().starts_with("application/x-www-form-urlencoded"));
+    if !form || req.headers().contains_key(CSRF_HEADER) {
+        return None;
+    }
+    // A token is base64url: it needs no decoding, and anything that would is not a token.
+    let body = std::str::from_utf8(body).ok()?;
+    let token = body
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "csrf_token")?
+        .1;
+    poem::http::HeaderValue::from_str(token).ok()
+}
+
 /// The 401 of a caller without valid credentials.
 pub(crate) fn unauthorized() -> ApiError {
     ApiError::Unauthorized(body(
