@@ -65,7 +65,6 @@ async fn migrates_an_empty_postgres_database() {
             "sessions",
             "ticket_events",
             "ticket_messages",
-            "ticket_search",
             "tickets",
             "tool_calls",
             "users",
@@ -252,12 +251,4 @@ async fn tickets_from_before_conversations_get_their_first_message_on_postgres()
             "<0191f2a4-0000-7000-8000-000000000001@ticketflow>".to_owned()
         )]
     );
-    // Its words moved to the search table (migration 0013) with it.
-    let found: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ticketflow.ticket_search WHERE document @@ websearch_to_tsquery('english', 'old subject')",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
-    assert_eq!(found, 1);
 }
