@@ -81,7 +81,7 @@ impl TicketsApi {
     ) -> Result<Created, ApiError> {
         let actor = caller.require(&self.access, Role::Agent).await?;
         if let Some(limit) = &self.create_limit
-            && let Err(wait) = limit.check(&caller.client(&actor, remote.as_socket_addr().map(|a| a.ip())))
+            && let Err(wait) = limit.check(&actor.client(remote.as_socket_addr().map(|a| a.ip())))
         {
             return Err(ApiError::TooManyRequests(
                 body(

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use ticketflow_core::store::{ApiKey, NewApiKey, NewAuditEntry, NewUser, Role, Store, StoreError, User};
+use ticketflow_core::store::{ApiKey, NewApiKey, NewUser, Role, Store, StoreError, User};
 use uuid::Uuid;
 
-use crate::auth::{NoRandomness, PasswordError, Passwords, api_key, digest};
+use crate::auth::{Actor, NoRandomness, PasswordError, Passwords, api_key, digest};
 
 /// Why managing people or keys failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,21 +52,11 @@ impl People {
         }
     }
 
-    async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: String,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        self.store
-            .audit(NewAuditEntry {
-                actor: actor.to_owned(),
-                action: action.to_owned(),
-                target: Some(target),
-                detail,
-            })
-            .await
+    /// Writes the audit line of a change already made: logged when it cannot be written,
+    /// never failing the change.
+    async fn audit(&self, actor: &str, action: &str, target: String, detail: serde_json::Value) {
+        let actor = Actor(Some(actor.to_owned()));
+        crate::audit::record(self.store.as_ref(), &actor, action, Some(target), detail).await;
     }
 
     async fn hash(&self, password: SecretString) -> Result<String, PeopleError> {
@@ -99,7 +89,7 @@ impl People {
             })
             .await?;
         let detail = serde_json::json!({ "email": user.email, "role": user.role.as_str() });
-        self.audit(actor, "user.added", user.id.to_string(), detail).await?;
+        self.audit(actor, "user.added", user.id.to_string(), detail).await;
         Ok(user)
     }
 
@@ -129,7 +119,7 @@ impl People {
             .await?
             .ok_or_else(|| PeopleError::NoSuchUser(id.to_string()))?;
         let detail = serde_json::json!({ "email": user.email, "from": before.role.as_str(), "to": role.as_str() });
-        self.audit(actor, "user.role_changed", id.to_string(), detail).await?;
+        self.audit(actor, "user.role_changed", id.to_string(), detail).await;
         Ok(user)
     }
 
@@ -141,7 +131,7 @@ impl People {
             .await?
             .ok_or_else(|| PeopleError::NoSuchUser(id.to_string()))?;
         let detail = serde_json::json!({ "email": user.email });
-        self.audit(actor, "user.disabled", id.to_string(), detail).await?;
+        self.audit(actor, "user.disabled", id.to_string(), detail).await;
         Ok(user)
     }
 
@@ -154,7 +144,7 @@ impl People {
             .await?
             .ok_or_else(|| PeopleError::NoSuchUser(id.to_string()))?;
         let detail = serde_json::json!({ "email": user.email });
-        self.audit(actor, "user.password_reset", id.to_string(), detail).await?;
+        self.audit(actor, "user.password_reset", id.to_string(), detail).await;
         Ok(user)
     }
 
@@ -178,7 +168,7 @@ impl People {
             })
             .await?;
         let detail = serde_json::json!({ "name": key.name, "role": key.role.as_str(), "expires_at": key.expires_at });
-        self.audit(actor, "key.created", key.id.to_string(), detail).await?;
+        self.audit(actor, "key.created", key.id.to_string(), detail).await;
         Ok((key, SecretString::from(secret)))
     }
 
@@ -205,7 +195,7 @@ impl People {
             .await?
             .ok_or_else(|| PeopleError::NoSuchKey(id.to_string()))?;
         let detail = serde_json::json!({ "name": key.name });
-        self.audit(actor, "key.revoked", id.to_string(), detail).await?;
+        self.audit(actor, "key.revoked", id.to_string(), detail).await;
         Ok(key)
     }
 }

@@ -412,10 +412,12 @@ impl Caller {
         }
         self.require(access, needed).await
     }
+}
 
+impl Actor {
     /// The rate-limit identity: the actor when there is one, else the client's IP.
-    pub fn client(&self, actor: &Actor, ip: Option<std::net::IpAddr>) -> String {
-        match &actor.0 {
+    pub fn client(&self, ip: Option<std::net::IpAddr>) -> String {
+        match &self.0 {
             Some(name) => format!("actor:{name}"),
             None => ip.map_or_else(|| "ip:unknown".into(), |ip| format!("ip:{ip}")),
         }
